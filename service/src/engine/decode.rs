@@ -1,0 +1,331 @@
+//! Decoding, in two steps: [`probe`] reads the format, the stored dimensions and the metadata
+//! without allocating pixels, so the pixel limit is enforced before any pixel buffer exists;
+//! [`decode`] then produces pixels, shrunk on load by 1/2, 1/4 or 1/8 where the format allows.
+//!
+//! JPEG goes through libjpeg-turbo, whose DCT scaling decodes straight to the smaller size.
+//! WebP goes through libwebp, whose scaling decoder resamples row by row and never holds the
+//! full-size image. PNG and GIF (first frame) go through the `image` crate at full size.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, GrayImage, ImageDecoder, RgbImage, RgbaImage};
+use libwebp_sys as webp;
+use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
+
+use crate::engine::error::EngineError;
+use crate::engine::format::{InputFormat, Sniffed, sniff};
+use crate::engine::metadata::{self, Metadata};
+
+/// What [`probe`] learnt: enough to plan the render.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub format: InputFormat,
+    /// Stored dimensions, before EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    pub metadata: Metadata,
+    jpeg_colorspace: Option<Colorspace>,
+    webp_animated: bool,
+}
+
+pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, EngineError> {
+    if bytes.is_empty() {
+        return Err(EngineError::Empty);
+    }
+    let format = match sniff(bytes) {
+        Sniffed::Supported(format) => format,
+        Sniffed::Refused(name) => return Err(EngineError::RefusedFormat(name)),
+        Sniffed::Unknown => return Err(EngineError::UnknownFormat),
+    };
+    let probe = match format {
+        InputFormat::Jpeg => probe_jpeg(bytes)?,
+        InputFormat::Png => probe_png(bytes)?,
+        InputFormat::Gif => probe_gif(bytes)?,
+        InputFormat::Webp => probe_webp(bytes)?,
+    };
+    check_pixels(
+        u64::from(probe.width),
+        u64::from(probe.height),
+        max_pixels,
+        format,
+    )?;
+    Ok(probe)
+}
+
+fn check_pixels(
+    width: u64,
+    height: u64,
+    max_pixels: u64,
+    format: InputFormat,
+) -> Result<(), EngineError> {
+    if width == 0 || height == 0 {
+        return Err(EngineError::corrupt(format.name(), "zero width or height"));
+    }
+    let pixels = width * height;
+    if pixels > max_pixels {
+        return Err(EngineError::TooManyPixels {
+            width,
+            height,
+            pixels,
+            limit: max_pixels,
+        });
+    }
+    Ok(())
+}
+
+fn jpeg_error(error: turbojpeg::Error) -> EngineError {
+    EngineError::corrupt("jpeg", error)
+}
+
+fn probe_jpeg(bytes: &[u8]) -> Result<Probe, EngineError> {
+    let header = turbojpeg::read_header(bytes).map_err(jpeg_error)?;
+    Ok(Probe {
+        format: InputFormat::Jpeg,
+        width: dimension(header.width, "jpeg")?,
+        height: dimension(header.height, "jpeg")?,
+        metadata: metadata::jpeg(bytes),
+        jpeg_colorspace: Some(header.colorspace),
+        webp_animated: false,
+    })
+}
+
+fn dimension(value: usize, format: &'static str) -> Result<u32, EngineError> {
+    u32::try_from(value)
+        .map_err(|_| EngineError::corrupt(format, "dimension does not fit in 32 bits"))
+}
+
+fn probe_png(bytes: &[u8]) -> Result<Probe, EngineError> {
+    let mut decoder = image::codecs::png::PngDecoder::new(Cursor::new(bytes))
+        .map_err(|e| EngineError::corrupt("png", e))?;
+    let (width, height) = decoder.dimensions();
+    let orientation = decoder
+        .exif_metadata()
+        .ok()
+        .flatten()
+        .and_then(|exif| image::metadata::Orientation::from_exif_chunk(&exif));
+    let icc_profile = decoder.icc_profile().ok().flatten();
+    Ok(Probe {
+        format: InputFormat::Png,
+        width,
+        height,
+        metadata: Metadata {
+            orientation,
+            icc_profile,
+            adobe: false,
+        },
+        jpeg_colorspace: None,
+        webp_animated: false,
+    })
+}
+
+fn probe_gif(bytes: &[u8]) -> Result<Probe, EngineError> {
+    // The logical screen is in bytes 6..10; the `gif` decoder would read further than needed.
+    if bytes.len() < 13 {
+        return Err(EngineError::corrupt("gif", "shorter than its header"));
+    }
+    let width = u32::from(u16::from_le_bytes([bytes[6], bytes[7]]));
+    let height = u32::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+    Ok(Probe {
+        format: InputFormat::Gif,
+        width,
+        height,
+        metadata: Metadata::default(),
+        jpeg_colorspace: None,
+        webp_animated: false,
+    })
+}
+
+fn probe_webp(bytes: &[u8]) -> Result<Probe, EngineError> {
+    let mut features = std::mem::MaybeUninit::<webp::WebPBitstreamFeatures>::zeroed();
+    // SAFETY: libwebp reads at most `bytes.len()` bytes and fills `features`, which is a plain
+    // C struct for which all-zero is a valid value.
+    let status =
+        unsafe { webp::WebPGetFeatures(bytes.as_ptr(), bytes.len(), features.as_mut_ptr()) };
+    if status != webp::VP8StatusCode::VP8_STATUS_OK {
+        return Err(EngineError::corrupt(
+            "webp",
+            format!("header not readable ({status:?})"),
+        ));
+    }
+    // SAFETY: initialised above (zeroed, then written by libwebp).
+    let features = unsafe { features.assume_init() };
+    Ok(Probe {
+        format: InputFormat::Webp,
+        width: u32::try_from(features.width).unwrap_or(0),
+        height: u32::try_from(features.height).unwrap_or(0),
+        metadata: metadata::webp(bytes),
+        jpeg_colorspace: None,
+        webp_animated: features.has_animation != 0,
+    })
+}
+
+/// The shrink factors decoders can apply while decoding, largest first.
+pub const SHRINK_FACTORS: [u32; 4] = [8, 4, 2, 1];
+
+/// Whether [`decode`] can shrink this image on load.
+pub fn can_shrink_on_load(probe: &Probe) -> bool {
+    match probe.format {
+        InputFormat::Jpeg => true,
+        InputFormat::Webp => !probe.webp_animated,
+        InputFormat::Png | InputFormat::Gif => false,
+    }
+}
+
+/// The size a dimension has after shrinking by `shrink` on load (rounded up, as libjpeg does).
+pub fn shrunk(dimension: u32, shrink: u32) -> u32 {
+    dimension.div_ceil(shrink)
+}
+
+/// Decodes pixels at 1/`shrink` of the stored size (`shrink` is one of [`SHRINK_FACTORS`], and 1
+/// unless [`can_shrink_on_load`]). The result is in stored orientation.
+pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage, EngineError> {
+    match probe.format {
+        InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink),
+        InputFormat::Webp if !probe.webp_animated => decode_webp(bytes, probe, shrink),
+        InputFormat::Png | InputFormat::Gif | InputFormat::Webp => {
+            decode_with_image_crate(bytes, probe)
+        }
+    }
+}
+
+fn decode_jpeg(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage, EngineError> {
+    let mut decompressor = Decompressor::new().map_err(|e| EngineError::Internal(e.to_string()))?;
+    let factor = ScalingFactor::new(1, shrink as usize);
+    decompressor
+        .set_scaling_factor(factor)
+        .map_err(jpeg_error)?;
+    let width = factor.scale(probe.width as usize);
+    let height = factor.scale(probe.height as usize);
+    let colorspace = probe.jpeg_colorspace.unwrap_or(Colorspace::YCbCr);
+    let format = match colorspace {
+        Colorspace::Gray => PixelFormat::GRAY,
+        Colorspace::CMYK | Colorspace::YCCK => PixelFormat::CMYK,
+        Colorspace::RGB | Colorspace::YCbCr => PixelFormat::RGB,
+    };
+    let pitch = width * format.size();
+    let mut pixels = vec![0u8; pitch * height];
+    let image = turbojpeg::Image {
+        pixels: &mut pixels[..],
+        width,
+        pitch,
+        height,
+        format,
+    };
+    decompressor.decompress(bytes, image).map_err(jpeg_error)?;
+    let (w, h) = (width as u32, height as u32);
+    let internal = || EngineError::Internal("decoded buffer has the wrong size".to_owned());
+    Ok(match format {
+        PixelFormat::GRAY => {
+            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels).ok_or_else(internal)?)
+        }
+        PixelFormat::CMYK => {
+            let rgb = crate::engine::color::cmyk_to_rgb(
+                &pixels,
+                probe.metadata.icc_profile.as_deref(),
+                probe.metadata.adobe,
+            );
+            DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, rgb).ok_or_else(internal)?)
+        }
+        _ => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels).ok_or_else(internal)?),
+    })
+}
+
+fn decode_webp(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage, EngineError> {
+    let mut features = std::mem::MaybeUninit::<webp::WebPBitstreamFeatures>::zeroed();
+    // SAFETY: as in `probe_webp`.
+    let status =
+        unsafe { webp::WebPGetFeatures(bytes.as_ptr(), bytes.len(), features.as_mut_ptr()) };
+    if status != webp::VP8StatusCode::VP8_STATUS_OK {
+        return Err(EngineError::corrupt(
+            "webp",
+            format!("header not readable ({status:?})"),
+        ));
+    }
+    // SAFETY: initialised above.
+    let has_alpha = unsafe { features.assume_init() }.has_alpha != 0;
+    let (width, height) = (shrunk(probe.width, shrink), shrunk(probe.height, shrink));
+    let channels: usize = if has_alpha { 4 } else { 3 };
+    let stride = width as usize * channels;
+    let mut pixels = vec![0u8; stride * height as usize];
+
+    let mut config = webp::WebPDecoderConfig::new()
+        .map_err(|()| EngineError::Internal("libwebp version mismatch".to_owned()))?;
+    if shrink > 1 {
+        config.options.use_scaling = 1;
+        config.options.scaled_width = width as i32;
+        config.options.scaled_height = height as i32;
+    }
+    config.output.colorspace = if has_alpha {
+        webp::WEBP_CSP_MODE::MODE_RGBA
+    } else {
+        webp::WEBP_CSP_MODE::MODE_RGB
+    };
+    config.output.is_external_memory = 1;
+    config.output.width = width as i32;
+    config.output.height = height as i32;
+    config.output.u.RGBA = webp::WebPRGBABuffer {
+        rgba: pixels.as_mut_ptr(),
+        stride: stride as i32,
+        size: pixels.len(),
+    };
+    // SAFETY: the output buffer is ours, `stride * height` bytes, and outlives the call; libwebp
+    // writes within it and allocates nothing we must free when memory is external.
+    let status = unsafe { webp::WebPDecode(bytes.as_ptr(), bytes.len(), &mut config) };
+    // SAFETY: frees only libwebp's private memory; ours stays.
+    unsafe { webp::WebPFreeDecBuffer(&mut config.output) };
+    if status != webp::VP8StatusCode::VP8_STATUS_OK {
+        return Err(EngineError::corrupt(
+            "webp",
+            format!("decoding failed ({status:?})"),
+        ));
+    }
+    let internal = || EngineError::Internal("decoded buffer has the wrong size".to_owned());
+    Ok(if has_alpha {
+        DynamicImage::ImageRgba8(RgbaImage::from_raw(width, height, pixels).ok_or_else(internal)?)
+    } else {
+        DynamicImage::ImageRgb8(RgbImage::from_raw(width, height, pixels).ok_or_else(internal)?)
+    })
+}
+
+/// PNG, GIF (first frame) and animated WebP (first frame), at full size, as 8-bit samples.
+fn decode_with_image_crate(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, EngineError> {
+    let format = probe.format;
+    let corrupt = |e: image::ImageError| EngineError::corrupt(format.name(), e);
+    let mut limits = image::Limits::default();
+    // Room for the pixels at 16 bits a sample plus the decoder's own buffers; the pixel count was
+    // checked by `probe`, so this only catches a decoder asking for far more than the header said.
+    limits.max_alloc = Some(u64::from(probe.width) * u64::from(probe.height) * 8 * 2 + (64 << 20));
+    limits.max_image_width = Some(probe.width);
+    limits.max_image_height = Some(probe.height);
+    let cursor = Cursor::new(bytes);
+    let mut image = match format {
+        InputFormat::Png => {
+            let mut decoder = image::codecs::png::PngDecoder::new(cursor).map_err(corrupt)?;
+            decoder.set_limits(limits).map_err(corrupt)?;
+            DynamicImage::from_decoder(decoder).map_err(corrupt)?
+        }
+        InputFormat::Gif => {
+            let mut decoder = image::codecs::gif::GifDecoder::new(cursor).map_err(corrupt)?;
+            decoder.set_limits(limits).map_err(corrupt)?;
+            DynamicImage::from_decoder(decoder).map_err(corrupt)?
+        }
+        InputFormat::Webp | InputFormat::Jpeg => {
+            let mut decoder = image::codecs::webp::WebPDecoder::new(cursor).map_err(corrupt)?;
+            decoder.set_limits(limits).map_err(corrupt)?;
+            DynamicImage::from_decoder(decoder).map_err(corrupt)?
+        }
+    };
+    image = match image {
+        DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_) => image,
+        DynamicImage::ImageLuma16(_) => DynamicImage::ImageLuma8(image.into_luma8()),
+        DynamicImage::ImageLumaA16(_) => DynamicImage::ImageLumaA8(image.into_luma_alpha8()),
+        DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgb32F(_) => {
+            DynamicImage::ImageRgb8(image.into_rgb8())
+        }
+        _ => DynamicImage::ImageRgba8(image.into_rgba8()),
+    };
+    Ok(image)
+}

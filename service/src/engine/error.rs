@@ -1,0 +1,58 @@
+//! What can go wrong in the engine, as variants a caller can act on: each one is about the
+//! client's input except [`EngineError::Internal`].
+
+use crate::engine::spec::SpecError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("the body is empty")]
+    Empty,
+    #[error("not an image format Pixelmill reads (JPEG, PNG, GIF, WebP)")]
+    UnknownFormat,
+    #[error("{0} images are not accepted; send JPEG, PNG, GIF or WebP")]
+    RefusedFormat(&'static str),
+    #[error("the {format} image is corrupt or truncated: {detail}")]
+    Corrupt {
+        format: &'static str,
+        detail: String,
+    },
+    #[error("the image is {width}x{height} ({pixels} pixels), over the limit of {limit} pixels")]
+    TooManyPixels {
+        width: u64,
+        height: u64,
+        pixels: u64,
+        limit: u64,
+    },
+    #[error(
+        "the output would be {width}x{height} ({pixels} pixels), over the limit of {limit} pixels"
+    )]
+    OutputTooLarge {
+        width: u64,
+        height: u64,
+        pixels: u64,
+        limit: u64,
+    },
+    #[error("crop {x},{y},{w},{h} lies outside the {width}x{height} image")]
+    CropOutOfBounds {
+        x: u32,
+        y: u32,
+        w: u32,
+        h: u32,
+        width: u32,
+        height: u32,
+    },
+    /// A failure that no input should cause: an encoder refusing valid pixels.
+    #[error("internal engine failure: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub(crate) fn corrupt(format: &'static str, detail: impl ToString) -> EngineError {
+        EngineError::Corrupt {
+            format,
+            detail: detail.to_string(),
+        }
+    }
+}

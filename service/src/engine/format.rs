@@ -1,0 +1,120 @@
+//! Recognising an image format from its first bytes. The client's `Content-Type` and file name
+//! are never trusted: only these magic numbers decide which decoder sees the bytes.
+
+use crate::engine::spec::OutputFormat;
+
+/// A format the engine can decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputFormat {
+    Jpeg,
+    Png,
+    Gif,
+    Webp,
+}
+
+impl InputFormat {
+    pub fn name(self) -> &'static str {
+        self.as_output().name()
+    }
+
+    pub fn mime_type(self) -> &'static str {
+        self.as_output().mime_type()
+    }
+
+    /// The output format that keeps the source format.
+    pub fn as_output(self) -> OutputFormat {
+        match self {
+            InputFormat::Jpeg => OutputFormat::Jpeg,
+            InputFormat::Png => OutputFormat::Png,
+            InputFormat::Gif => OutputFormat::Gif,
+            InputFormat::Webp => OutputFormat::Webp,
+        }
+    }
+}
+
+/// What the first bytes say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniffed {
+    Supported(InputFormat),
+    /// A format recognised and refused, by name (`svg`, `pdf`, `avif`, `heic`, `tiff`, `bmp`).
+    Refused(&'static str),
+    Unknown,
+}
+
+pub fn sniff(bytes: &[u8]) -> Sniffed {
+    use Sniffed::{Refused, Supported, Unknown};
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Supported(InputFormat::Jpeg);
+    }
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Supported(InputFormat::Png);
+    }
+    if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        return Supported(InputFormat::Gif);
+    }
+    if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        return Supported(InputFormat::Webp);
+    }
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        return match &bytes[8..12] {
+            b"avif" | b"avis" => Refused("avif"),
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"mif1" | b"msf1" | b"heim" | b"heis" => {
+                Refused("heic")
+            }
+            _ => Unknown,
+        };
+    }
+    if bytes.starts_with(b"%PDF") {
+        return Refused("pdf");
+    }
+    if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        return Refused("tiff");
+    }
+    if bytes.starts_with(b"BM") && bytes.len() >= 26 {
+        return Refused("bmp");
+    }
+    if looks_like_markup(bytes) {
+        return Refused("svg");
+    }
+    Unknown
+}
+
+/// SVG and other XML: text whose first non-blank character opens a tag.
+fn looks_like_markup(bytes: &[u8]) -> bool {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    text.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'<')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_numbers() {
+        assert_eq!(
+            sniff(b"\xFF\xD8\xFF\xE0rest"),
+            Sniffed::Supported(InputFormat::Jpeg)
+        );
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\nrest"),
+            Sniffed::Supported(InputFormat::Png)
+        );
+        assert_eq!(sniff(b"GIF89a...."), Sniffed::Supported(InputFormat::Gif));
+        assert_eq!(
+            sniff(b"RIFF\0\0\0\0WEBPVP8 "),
+            Sniffed::Supported(InputFormat::Webp)
+        );
+        assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0"), Sniffed::Refused("avif"));
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0"), Sniffed::Refused("heic"));
+        assert_eq!(
+            sniff(b"  \n<?xml version='1.0'?><svg/>"),
+            Sniffed::Refused("svg")
+        );
+        assert_eq!(sniff(b"%PDF-1.7"), Sniffed::Refused("pdf"));
+        assert_eq!(sniff(b""), Sniffed::Unknown);
+        assert_eq!(sniff(b"hello world"), Sniffed::Unknown);
+        assert_eq!(sniff(b"\xFF\xD8"), Sniffed::Unknown);
+    }
+}

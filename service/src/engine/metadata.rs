@@ -1,0 +1,142 @@
+//! The metadata the engine honours: EXIF orientation and the ICC colour profile. Everything else
+//! (EXIF beyond orientation, XMP, comments) is dropped from the output.
+//!
+//! JPEG and WebP metadata are read here by walking the container (JPEG markers up to the first
+//! scan, RIFF chunks) without decoding pixels; PNG metadata comes from its decoder.
+
+use image::metadata::Orientation;
+
+#[derive(Debug, Clone, Default)]
+pub struct Metadata {
+    pub orientation: Option<Orientation>,
+    pub icc_profile: Option<Vec<u8>>,
+    /// JPEG only: an Adobe APP14 marker, which means CMYK samples are stored inverted.
+    pub adobe: bool,
+}
+
+impl Metadata {
+    pub fn orientation(&self) -> Orientation {
+        self.orientation.unwrap_or(Orientation::NoTransforms)
+    }
+}
+
+const ICC_MARKER: &[u8] = b"ICC_PROFILE\0";
+
+/// Walks JPEG markers until the first scan. Malformed segments end the walk: metadata is then
+/// simply absent, and the decoder reports the damage.
+pub fn jpeg(bytes: &[u8]) -> Metadata {
+    let mut metadata = Metadata::default();
+    let mut icc_chunks: Vec<(u8, &[u8])> = Vec::new();
+    let mut pos = 2;
+    while pos + 4 <= bytes.len() {
+        if bytes[pos] != 0xFF {
+            break;
+        }
+        let marker = bytes[pos + 1];
+        if marker == 0xFF {
+            pos += 1;
+            continue;
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[pos + 2], bytes[pos + 3]]));
+        if len < 2 || pos + 2 + len > bytes.len() {
+            break;
+        }
+        let body = &bytes[pos + 4..pos + 2 + len];
+        match marker {
+            0xE1 if body.starts_with(b"Exif\0\0") && metadata.orientation.is_none() => {
+                metadata.orientation = Orientation::from_exif_chunk(&body[6..]);
+            }
+            0xE2 if body.starts_with(ICC_MARKER) && body.len() > ICC_MARKER.len() + 2 => {
+                let seq = body[ICC_MARKER.len()];
+                icc_chunks.push((seq, &body[ICC_MARKER.len() + 2..]));
+            }
+            0xEE if body.starts_with(b"Adobe") => metadata.adobe = true,
+            _ => {}
+        }
+        pos += 2 + len;
+    }
+    if !icc_chunks.is_empty() {
+        icc_chunks.sort_by_key(|(seq, _)| *seq);
+        metadata.icc_profile = Some(
+            icc_chunks
+                .iter()
+                .flat_map(|(_, data)| data.iter().copied())
+                .collect(),
+        );
+    }
+    metadata
+}
+
+/// Walks the chunks of an extended (VP8X) WebP file for `ICCP` and `EXIF`.
+pub fn webp(bytes: &[u8]) -> Metadata {
+    let mut metadata = Metadata::default();
+    let mut pos = 12;
+    while pos + 8 <= bytes.len() {
+        let fourcc = &bytes[pos..pos + 4];
+        let len = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
+        let Some(end) = (pos + 8).checked_add(len).filter(|&end| end <= bytes.len()) else {
+            break;
+        };
+        let body = &bytes[pos + 8..end];
+        match fourcc {
+            b"ICCP" => metadata.icc_profile = Some(body.to_vec()),
+            b"EXIF" => {
+                let tiff = body.strip_prefix(b"Exif\0\0").unwrap_or(body);
+                metadata.orientation = Orientation::from_exif_chunk(tiff);
+            }
+            _ => {}
+        }
+        pos = end + (len & 1);
+    }
+    metadata
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal big-endian TIFF block with one IFD entry: Orientation = `value`.
+    pub(crate) fn exif_orientation(value: u16) -> Vec<u8> {
+        let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+        tiff.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1]);
+        tiff.extend_from_slice(&value.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        tiff
+    }
+
+    #[test]
+    fn jpeg_markers_give_orientation_and_icc_in_sequence_order() {
+        let mut jpeg = vec![0xFF, 0xD8];
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend(exif_orientation(6));
+        for (marker, body) in [
+            (0xE1, app1),
+            (0xE2, [ICC_MARKER, &[2, 2], b"world"].concat()),
+            (0xE2, [ICC_MARKER, &[1, 2], b"hello "].concat()),
+        ] {
+            jpeg.extend_from_slice(&[0xFF, marker]);
+            jpeg.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+            jpeg.extend(body);
+        }
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        let metadata = super::jpeg(&jpeg);
+        assert_eq!(metadata.orientation, Some(Orientation::Rotate90));
+        assert_eq!(metadata.icc_profile.as_deref(), Some(&b"hello world"[..]));
+    }
+
+    #[test]
+    fn truncated_segments_end_the_walk_without_panic() {
+        let metadata = jpeg(&[0xFF, 0xD8, 0xFF, 0xE1, 0xFF, 0xFF, 1, 2]);
+        assert!(metadata.orientation.is_none() && metadata.icc_profile.is_none());
+        let metadata = webp(b"RIFF\0\0\0\0WEBPEXIF\xff\xff\xff\xff");
+        assert!(metadata.orientation.is_none());
+    }
+}

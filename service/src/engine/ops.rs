@@ -1,0 +1,333 @@
+//! Pixel operations on decoded images. Every function takes 8-bit Luma, LumaA, Rgb or Rgba
+//! images (what `decode` produces) and returns one of those.
+
+use std::cell::RefCell;
+
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use image::{DynamicImage, GenericImageView, GrayImage, ImageBuffer, Luma, Pixel, Rgb, RgbImage};
+
+use crate::engine::error::EngineError;
+use crate::engine::spec::{Color, Flip, Gravity, Rotation};
+
+thread_local! {
+    /// A resizer keeps its scratch buffers between calls; one per rayon worker.
+    static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
+}
+
+/// A rectangle with fractional edges, in pixels of the image being resized.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Region {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+impl Region {
+    pub fn whole(image: &DynamicImage) -> Region {
+        Region {
+            left: 0.0,
+            top: 0.0,
+            width: f64::from(image.width()),
+            height: f64::from(image.height()),
+        }
+    }
+
+    fn is_whole(&self, image: &DynamicImage) -> bool {
+        *self == Region::whole(image)
+    }
+}
+
+/// Resamples `region` of `image` to `size` with Lanczos3 on premultiplied alpha (SIMD, and
+/// split across the current rayon pool when the image is large).
+pub fn resize(
+    image: &DynamicImage,
+    region: Region,
+    size: (u32, u32),
+) -> Result<DynamicImage, EngineError> {
+    if region.is_whole(image) && image.dimensions() == size {
+        return Ok(image.clone());
+    }
+    let mut resized = DynamicImage::new(size.0, size.1, image.color());
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+        .crop(region.left, region.top, region.width, region.height)
+        .use_alpha(true);
+    RESIZER
+        .with(|resizer| resizer.borrow_mut().resize(image, &mut resized, &options))
+        .map_err(|e| EngineError::Internal(format!("resize: {e}")))?;
+    Ok(resized)
+}
+
+pub fn rotate(image: DynamicImage, rotation: Rotation) -> DynamicImage {
+    match rotation {
+        Rotation::R0 => image,
+        Rotation::R90 => image.rotate90(),
+        Rotation::R180 => image.rotate180(),
+        Rotation::R270 => image.rotate270(),
+    }
+}
+
+pub fn flip(image: DynamicImage, flip: Flip) -> DynamicImage {
+    match flip {
+        Flip::Horizontal => image.fliph(),
+        Flip::Vertical => image.flipv(),
+    }
+}
+
+/// Where a `width` x `height` window sits in an image with `free` room around it.
+fn gravity_offset(gravity: Gravity, free_x: u32, free_y: u32) -> (u32, u32) {
+    let (x, y) = match gravity {
+        Gravity::Center | Gravity::Smart => (free_x / 2, free_y / 2),
+        Gravity::North => (free_x / 2, 0),
+        Gravity::South => (free_x / 2, free_y),
+        Gravity::East => (free_x, free_y / 2),
+        Gravity::West => (0, free_y / 2),
+        Gravity::NorthEast => (free_x, 0),
+        Gravity::NorthWest => (0, 0),
+        Gravity::SouthEast => (free_x, free_y),
+        Gravity::SouthWest => (0, free_y),
+    };
+    (x, y)
+}
+
+/// Cuts `image` down to `width` x `height` at `gravity`.
+pub fn trim(image: &DynamicImage, width: u32, height: u32, gravity: Gravity) -> DynamicImage {
+    let free_x = image.width().saturating_sub(width);
+    let free_y = image.height().saturating_sub(height);
+    let (x, y) = if gravity == Gravity::Smart {
+        smart_offset(image, width, height)
+    } else {
+        gravity_offset(gravity, free_x, free_y)
+    };
+    image.crop_imm(x, y, width.min(image.width()), height.min(image.height()))
+}
+
+/// The offset of the window with the most edge energy. Energy is summed per column and per row
+/// and each axis is searched on its own, so the cost is linear in the pixel count; on ties the
+/// window nearest the centre wins, so a flat image is cut at the centre.
+pub fn smart_offset(image: &DynamicImage, width: u32, height: u32) -> (u32, u32) {
+    let luma = image.to_luma8();
+    let (w, h) = luma.dimensions();
+    let mut columns = vec![0u64; w as usize];
+    let mut rows = vec![0u64; h as usize];
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w.saturating_sub(1) {
+            let at = |x: u32, y: u32| i32::from(luma.get_pixel(x, y).0[0]);
+            let energy =
+                ((at(x + 1, y) - at(x - 1, y)).abs() + (at(x, y + 1) - at(x, y - 1)).abs()) as u64;
+            columns[x as usize] += energy;
+            rows[y as usize] += energy;
+        }
+    }
+    (
+        best_window(&columns, width as usize),
+        best_window(&rows, height as usize),
+    )
+}
+
+fn best_window(energy: &[u64], window: usize) -> u32 {
+    if window >= energy.len() {
+        return 0;
+    }
+    let centre = (energy.len() - window) / 2;
+    let mut sum: u64 = energy[..window].iter().sum();
+    let mut best = (sum, std::cmp::Reverse(centre), 0usize);
+    for start in 1..=energy.len() - window {
+        sum = sum + energy[start + window - 1] - energy[start - 1];
+        let candidate = (sum, std::cmp::Reverse(start.abs_diff(centre)), start);
+        if (candidate.0, candidate.1) > (best.0, best.1) {
+            best = candidate;
+        }
+    }
+    best.2 as u32
+}
+
+/// Places `image` on a `width` x `height` canvas of `background` at `gravity`. The canvas keeps
+/// an alpha channel when the image has one or the background is not opaque.
+pub fn pad(
+    image: &DynamicImage,
+    width: u32,
+    height: u32,
+    gravity: Gravity,
+    background: Color,
+) -> DynamicImage {
+    let (x, y) = gravity_offset(
+        gravity,
+        width.saturating_sub(image.width()),
+        height.saturating_sub(image.height()),
+    );
+    let bg = image::Rgba([background.r, background.g, background.b, background.a]);
+    if image.color().has_alpha() || background.a < 255 {
+        let mut canvas = image::RgbaImage::from_pixel(width, height, bg);
+        image::imageops::replace(&mut canvas, &image.to_rgba8(), i64::from(x), i64::from(y));
+        DynamicImage::ImageRgba8(canvas)
+    } else {
+        let mut canvas = RgbImage::from_pixel(width, height, bg.to_rgb());
+        image::imageops::replace(&mut canvas, &image.to_rgb8(), i64::from(x), i64::from(y));
+        DynamicImage::ImageRgb8(canvas)
+    }
+}
+
+/// Gaussian blur, approximated by three box passes (exact enough for sigma >= 0.3, and linear
+/// in the pixel count whatever the sigma).
+pub fn blur(image: &DynamicImage, sigma: f32) -> DynamicImage {
+    image.fast_blur(sigma)
+}
+
+/// Unsharp mask: adds the difference between the image and its blur, on colour channels only.
+pub fn sharpen(image: &DynamicImage, sigma: f32) -> DynamicImage {
+    let blurred = image.fast_blur(sigma);
+    let channels = usize::from(image.color().channel_count());
+    let colour_channels = if image.color().has_alpha() {
+        channels - 1
+    } else {
+        channels
+    };
+    let mut sharpened = image.clone();
+    let out: &mut [u8] = match &mut sharpened {
+        DynamicImage::ImageLuma8(b) => b.as_mut(),
+        DynamicImage::ImageLumaA8(b) => b.as_mut(),
+        DynamicImage::ImageRgb8(b) => b.as_mut(),
+        DynamicImage::ImageRgba8(b) => b.as_mut(),
+        _ => return sharpened,
+    };
+    for (i, (value, soft)) in out.iter_mut().zip(blurred.as_bytes()).enumerate() {
+        if i % channels < colour_channels {
+            let detail = i16::from(*value) - i16::from(*soft);
+            *value = (i16::from(*value) + detail).clamp(0, 255) as u8;
+        }
+    }
+    sharpened
+}
+
+pub fn grayscale(image: &DynamicImage) -> DynamicImage {
+    image.grayscale()
+}
+
+/// Composites an image with alpha over an opaque `background`, dropping the alpha channel.
+pub fn flatten(image: DynamicImage, background: Color) -> DynamicImage {
+    let blend = |value: u8, bg: u8, alpha: u8| -> u8 {
+        let a = u16::from(alpha);
+        ((u16::from(value) * a + u16::from(bg) * (255 - a) + 127) / 255) as u8
+    };
+    match image {
+        DynamicImage::ImageLumaA8(buf)
+            if background.r == background.g && background.g == background.b =>
+        {
+            let flat: GrayImage = ImageBuffer::from_fn(buf.width(), buf.height(), |x, y| {
+                let [l, a] = buf.get_pixel(x, y).0;
+                Luma([blend(l, background.r, a)])
+            });
+            DynamicImage::ImageLuma8(flat)
+        }
+        DynamicImage::ImageLumaA8(_) | DynamicImage::ImageRgba8(_) => {
+            let rgba = image.into_rgba8();
+            let flat: RgbImage = ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
+                let [r, g, b, a] = rgba.get_pixel(x, y).0;
+                Rgb([
+                    blend(r, background.r, a),
+                    blend(g, background.g, a),
+                    blend(b, background.b, a),
+                ])
+            });
+            DynamicImage::ImageRgb8(flat)
+        }
+        opaque => opaque,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smart_finds_the_detailed_region() {
+        // A flat gray field with a checkerboard in its right quarter.
+        let mut image = GrayImage::from_pixel(400, 100, Luma([128]));
+        for y in 0..100 {
+            for x in 300..400 {
+                image.put_pixel(x, y, Luma([if (x / 4 + y / 4) % 2 == 0 { 0 } else { 255 }]));
+            }
+        }
+        let (x, _) = smart_offset(&DynamicImage::ImageLuma8(image), 100, 100);
+        assert!((290..=300).contains(&x), "window starts at {x}");
+    }
+
+    #[test]
+    fn smart_cuts_a_flat_image_at_the_centre() {
+        let image = DynamicImage::ImageLuma8(GrayImage::from_pixel(400, 100, Luma([7])));
+        assert_eq!(smart_offset(&image, 100, 100), (150, 0));
+    }
+
+    #[test]
+    fn gravity_places_the_window() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_fn(10, 4, |x, _| Rgb([x as u8, 0, 0])));
+        assert_eq!(
+            trim(&image, 4, 4, Gravity::West)
+                .as_rgb8()
+                .unwrap()
+                .get_pixel(0, 0)
+                .0[0],
+            0
+        );
+        assert_eq!(
+            trim(&image, 4, 4, Gravity::East)
+                .as_rgb8()
+                .unwrap()
+                .get_pixel(0, 0)
+                .0[0],
+            6
+        );
+        assert_eq!(
+            trim(&image, 4, 4, Gravity::Center)
+                .as_rgb8()
+                .unwrap()
+                .get_pixel(0, 0)
+                .0[0],
+            3
+        );
+    }
+
+    #[test]
+    fn flatten_blends_alpha_over_background() {
+        let image = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            1,
+            1,
+            image::Rgba([255, 0, 0, 128]),
+        ));
+        let flat = flatten(
+            image,
+            Color {
+                r: 0,
+                g: 0,
+                b: 255,
+                a: 255,
+            },
+        );
+        assert_eq!(flat.as_rgb8().unwrap().get_pixel(0, 0).0, [128, 0, 127]);
+    }
+
+    #[test]
+    fn pad_centres_the_image() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_pixel(2, 2, Rgb([0, 0, 0])));
+        let padded = pad(&image, 4, 6, Gravity::Center, Color::WHITE);
+        let padded = padded.as_rgb8().unwrap();
+        assert_eq!(padded.dimensions(), (4, 6));
+        assert_eq!(padded.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(padded.get_pixel(1, 2).0, [0, 0, 0]);
+        assert_eq!(padded.get_pixel(2, 3).0, [0, 0, 0]);
+        assert_eq!(padded.get_pixel(3, 5).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn sharpen_raises_edge_contrast() {
+        let image = DynamicImage::ImageLuma8(GrayImage::from_fn(20, 1, |x, _| {
+            Luma([if x < 10 { 100 } else { 150 }])
+        }));
+        let sharp = sharpen(&image, 1.0);
+        let row = sharp.as_luma8().unwrap();
+        assert!(row.get_pixel(9, 0).0[0] < 100 && row.get_pixel(10, 0).0[0] > 150);
+        assert_eq!(row.get_pixel(0, 0).0[0], 100);
+    }
+}

@@ -1,0 +1,4 @@
+//! Pixelmill: an image service. See ARCHITECTURE.md for the map of this crate.
+
+pub mod cli;
+pub mod engine;
