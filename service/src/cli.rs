@@ -12,11 +12,7 @@ use crate::engine::spec::FormatRequest;
 use crate::engine::{self, Limits, Presets, Spec};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "pixelmill",
-    version,
-    about = "Pixelmill: upload, resize, crop and convert images"
-)]
+#[command(name = "pixelmill", version, about = "Pixelmill: upload, resize, crop and convert images")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,9 +70,7 @@ impl RenderCommand {
     fn run(self) -> ExitCode {
         let spec = match Spec::parse(&self.spec, &Presets::default()) {
             Ok(spec) if spec.format == Some(FormatRequest::Auto) => {
-                eprintln!(
-                    "pixelmill: fmt=auto negotiates with a browser's Accept header; name a format here"
-                );
+                eprintln!("pixelmill: fmt=auto negotiates with a browser's Accept header; name a format here");
                 return ExitCode::from(2);
             }
             Ok(spec) => spec,
@@ -86,16 +80,10 @@ impl RenderCommand {
             }
         };
         if let Err(error) = std::fs::create_dir_all(&self.out_dir) {
-            eprintln!(
-                "pixelmill: cannot create {}: {error}",
-                self.out_dir.display()
-            );
+            eprintln!("pixelmill: cannot create {}: {error}", self.out_dir.display());
             return ExitCode::from(2);
         }
-        let limits = Limits {
-            max_input_pixels: self.max_input_pixels,
-            max_output_pixels: self.max_output_pixels,
-        };
+        let limits = Limits { max_input_pixels: self.max_input_pixels, max_output_pixels: self.max_output_pixels };
         let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("render-{i}"));
         if let Some(threads) = self.threads {
             pool = pool.num_threads(threads.max(1));
@@ -108,10 +96,7 @@ impl RenderCommand {
             }
         };
         let results: Vec<(PathBuf, anyhow::Result<FileReport>)> = pool.install(|| {
-            self.files
-                .par_iter()
-                .map(|file| (file.clone(), self.render_file(file, &spec, &limits)))
-                .collect()
+            self.files.par_iter().map(|file| (file.clone(), self.render_file(file, &spec, &limits))).collect()
         });
         let mut failures = 0;
         for (file, result) in results {
@@ -143,20 +128,10 @@ impl RenderCommand {
             let t = rendered.timings;
             (t.decode + t.transform + t.encode).as_secs_f64() * 1000.0
         };
-        let name = file
-            .file_name()
-            .context("not a file name")?
-            .to_string_lossy();
-        let output = self
-            .out_dir
-            .join(format!("{name}.{}", rendered.format.extension()));
-        std::fs::write(&output, &rendered.bytes)
-            .with_context(|| format!("cannot write {}", output.display()))?;
-        Ok(FileReport {
-            output,
-            rendered,
-            mean_ms,
-        })
+        let name = file.file_name().context("not a file name")?.to_string_lossy();
+        let output = self.out_dir.join(format!("{name}.{}", rendered.format.extension()));
+        std::fs::write(&output, &rendered.bytes).with_context(|| format!("cannot write {}", output.display()))?;
+        Ok(FileReport { output, rendered, mean_ms })
     }
 
     fn print_report(&self, file: &Path, report: &FileReport) {

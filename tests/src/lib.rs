@@ -1,1 +1,6 @@
-//! Black-box tests live in `tests/`.
+//! Support for Pixelmill's black-box tests: the input generators and the way to the built
+//! binaries. The tests themselves are in `tests/`.
+
+pub mod binaries;
+pub mod hostile;
+pub mod images;

@@ -17,20 +17,14 @@ type CachedTransform = Option<Arc<Transform8BitExecutor>>;
 
 const CACHE_CAPACITY: usize = 64;
 
-static TRANSFORMS: LazyLock<Mutex<HashMap<([u8; 32], u8), CachedTransform>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Keyed by the profile's SHA-256 and the pixel layout.
+type TransformCache = HashMap<([u8; 32], u8), CachedTransform>;
 
-fn cached_transform(
-    icc: &[u8],
-    layout: Layout,
-    build: impl FnOnce() -> CachedTransform,
-) -> CachedTransform {
+static TRANSFORMS: LazyLock<Mutex<TransformCache>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn cached_transform(icc: &[u8], layout: Layout, build: impl FnOnce() -> CachedTransform) -> CachedTransform {
     let key = (<[u8; 32]>::from(Sha256::digest(icc)), layout as u8);
-    if let Some(found) = TRANSFORMS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&key)
-    {
+    if let Some(found) = TRANSFORMS.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return found.clone();
     }
     let transform = build();
@@ -51,39 +45,19 @@ fn rgb_transform(icc: &[u8], layout: Layout) -> CachedTransform {
             return None;
         }
         let transform = source
-            .create_transform_8bit(
-                layout,
-                &ColorProfile::new_srgb(),
-                layout,
-                TransformOptions::default(),
-            )
+            .create_transform_8bit(layout, &ColorProfile::new_srgb(), layout, TransformOptions::default())
             .ok()?;
-        if is_identity(transform.as_ref(), layout) {
-            None
-        } else {
-            Some(transform)
-        }
+        if is_identity(transform.as_ref(), layout) { None } else { Some(transform) }
     })
 }
 
 fn is_identity(transform: &Transform8BitExecutor, layout: Layout) -> bool {
     let channels = if layout == Layout::Rgba { 4 } else { 3 };
-    let probes: [[u8; 3]; 7] = [
-        [0, 0, 0],
-        [255, 255, 255],
-        [255, 0, 0],
-        [0, 255, 0],
-        [0, 0, 255],
-        [128, 64, 32],
-        [30, 200, 120],
-    ];
-    let src: Vec<u8> = probes
-        .iter()
-        .flat_map(|p| p.iter().copied().chain((channels == 4).then_some(255)))
-        .collect();
+    let probes: [[u8; 3]; 7] =
+        [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 64, 32], [30, 200, 120]];
+    let src: Vec<u8> = probes.iter().flat_map(|p| p.iter().copied().chain((channels == 4).then_some(255))).collect();
     let mut dst = vec![0u8; src.len()];
-    transform.transform(&src, &mut dst).is_ok()
-        && src.iter().zip(&dst).all(|(a, b)| a.abs_diff(*b) <= 1)
+    transform.transform(&src, &mut dst).is_ok() && src.iter().zip(&dst).all(|(a, b)| a.abs_diff(*b) <= 1)
 }
 
 /// Converts RGB or RGBA pixels from `icc` to sRGB in place. Gray images keep their values: a
@@ -123,11 +97,7 @@ pub fn cmyk_to_rgb(cmyk: &[u8], icc: Option<&[u8]>, adobe_inverted: bool) -> Vec
         });
         if let Some(transform) = transform {
             // Profiles describe ink amounts; Adobe files store them inverted.
-            let inks: Vec<u8> = if adobe_inverted {
-                cmyk.iter().map(|v| 255 - v).collect()
-            } else {
-                cmyk.to_vec()
-            };
+            let inks: Vec<u8> = if adobe_inverted { cmyk.iter().map(|v| 255 - v).collect() } else { cmyk.to_vec() };
             if transform.transform(&inks, &mut rgb).is_ok() {
                 return rgb;
             }
@@ -156,10 +126,7 @@ mod tests {
     fn naive_cmyk_conversion_handles_both_polarities() {
         // Pure cyan ink, no black: (0, 255, 255) in RGB.
         assert_eq!(cmyk_to_rgb(&[255, 0, 0, 0], None, false), vec![0, 255, 255]);
-        assert_eq!(
-            cmyk_to_rgb(&[0, 255, 255, 255], None, true),
-            vec![0, 255, 255]
-        );
+        assert_eq!(cmyk_to_rgb(&[0, 255, 255, 255], None, true), vec![0, 255, 255]);
         // Full black ink.
         assert_eq!(cmyk_to_rgb(&[0, 0, 0, 255], None, false), vec![0, 0, 0]);
     }
@@ -167,8 +134,7 @@ mod tests {
     #[test]
     fn srgb_profile_leaves_pixels_alone_and_display_p3_changes_them() {
         let srgb_icc = ColorProfile::new_srgb().encode().unwrap();
-        let mut image =
-            DynamicImage::ImageRgb8(image::RgbImage::from_pixel(2, 2, image::Rgb([200, 30, 40])));
+        let mut image = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(2, 2, image::Rgb([200, 30, 40])));
         to_srgb(&mut image, &srgb_icc);
         assert_eq!(image.as_rgb8().unwrap().get_pixel(0, 0).0, [200, 30, 40]);
 

@@ -43,32 +43,17 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, EngineError> {
         InputFormat::Gif => probe_gif(bytes)?,
         InputFormat::Webp => probe_webp(bytes)?,
     };
-    check_pixels(
-        u64::from(probe.width),
-        u64::from(probe.height),
-        max_pixels,
-        format,
-    )?;
+    check_pixels(u64::from(probe.width), u64::from(probe.height), max_pixels, format)?;
     Ok(probe)
 }
 
-fn check_pixels(
-    width: u64,
-    height: u64,
-    max_pixels: u64,
-    format: InputFormat,
-) -> Result<(), EngineError> {
+fn check_pixels(width: u64, height: u64, max_pixels: u64, format: InputFormat) -> Result<(), EngineError> {
     if width == 0 || height == 0 {
         return Err(EngineError::corrupt(format.name(), "zero width or height"));
     }
     let pixels = width * height;
     if pixels > max_pixels {
-        return Err(EngineError::TooManyPixels {
-            width,
-            height,
-            pixels,
-            limit: max_pixels,
-        });
+        return Err(EngineError::TooManyPixels { width, height, pixels, limit: max_pixels });
     }
     Ok(())
 }
@@ -90,29 +75,21 @@ fn probe_jpeg(bytes: &[u8]) -> Result<Probe, EngineError> {
 }
 
 fn dimension(value: usize, format: &'static str) -> Result<u32, EngineError> {
-    u32::try_from(value)
-        .map_err(|_| EngineError::corrupt(format, "dimension does not fit in 32 bits"))
+    u32::try_from(value).map_err(|_| EngineError::corrupt(format, "dimension does not fit in 32 bits"))
 }
 
 fn probe_png(bytes: &[u8]) -> Result<Probe, EngineError> {
-    let mut decoder = image::codecs::png::PngDecoder::new(Cursor::new(bytes))
-        .map_err(|e| EngineError::corrupt("png", e))?;
+    let mut decoder =
+        image::codecs::png::PngDecoder::new(Cursor::new(bytes)).map_err(|e| EngineError::corrupt("png", e))?;
     let (width, height) = decoder.dimensions();
-    let orientation = decoder
-        .exif_metadata()
-        .ok()
-        .flatten()
-        .and_then(|exif| image::metadata::Orientation::from_exif_chunk(&exif));
+    let orientation =
+        decoder.exif_metadata().ok().flatten().and_then(|exif| image::metadata::Orientation::from_exif_chunk(&exif));
     let icc_profile = decoder.icc_profile().ok().flatten();
     Ok(Probe {
         format: InputFormat::Png,
         width,
         height,
-        metadata: Metadata {
-            orientation,
-            icc_profile,
-            adobe: false,
-        },
+        metadata: Metadata { orientation, icc_profile, adobe: false },
         jpeg_colorspace: None,
         webp_animated: false,
     })
@@ -139,13 +116,9 @@ fn probe_webp(bytes: &[u8]) -> Result<Probe, EngineError> {
     let mut features = std::mem::MaybeUninit::<webp::WebPBitstreamFeatures>::zeroed();
     // SAFETY: libwebp reads at most `bytes.len()` bytes and fills `features`, which is a plain
     // C struct for which all-zero is a valid value.
-    let status =
-        unsafe { webp::WebPGetFeatures(bytes.as_ptr(), bytes.len(), features.as_mut_ptr()) };
+    let status = unsafe { webp::WebPGetFeatures(bytes.as_ptr(), bytes.len(), features.as_mut_ptr()) };
     if status != webp::VP8StatusCode::VP8_STATUS_OK {
-        return Err(EngineError::corrupt(
-            "webp",
-            format!("header not readable ({status:?})"),
-        ));
+        return Err(EngineError::corrupt("webp", format!("header not readable ({status:?})")));
     }
     // SAFETY: initialised above (zeroed, then written by libwebp).
     let features = unsafe { features.assume_init() };
@@ -182,18 +155,14 @@ pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage, 
     match probe.format {
         InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink),
         InputFormat::Webp if !probe.webp_animated => decode_webp(bytes, probe, shrink),
-        InputFormat::Png | InputFormat::Gif | InputFormat::Webp => {
-            decode_with_image_crate(bytes, probe)
-        }
+        InputFormat::Png | InputFormat::Gif | InputFormat::Webp => decode_with_image_crate(bytes, probe),
     }
 }
 
 fn decode_jpeg(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage, EngineError> {
     let mut decompressor = Decompressor::new().map_err(|e| EngineError::Internal(e.to_string()))?;
     let factor = ScalingFactor::new(1, shrink as usize);
-    decompressor
-        .set_scaling_factor(factor)
-        .map_err(jpeg_error)?;
+    decompressor.set_scaling_factor(factor).map_err(jpeg_error)?;
     let width = factor.scale(probe.width as usize);
     let height = factor.scale(probe.height as usize);
     let colorspace = probe.jpeg_colorspace.unwrap_or(Colorspace::YCbCr);
@@ -204,26 +173,15 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage,
     };
     let pitch = width * format.size();
     let mut pixels = vec![0u8; pitch * height];
-    let image = turbojpeg::Image {
-        pixels: &mut pixels[..],
-        width,
-        pitch,
-        height,
-        format,
-    };
+    let image = turbojpeg::Image { pixels: &mut pixels[..], width, pitch, height, format };
     decompressor.decompress(bytes, image).map_err(jpeg_error)?;
     let (w, h) = (width as u32, height as u32);
     let internal = || EngineError::Internal("decoded buffer has the wrong size".to_owned());
     Ok(match format {
-        PixelFormat::GRAY => {
-            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels).ok_or_else(internal)?)
-        }
+        PixelFormat::GRAY => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels).ok_or_else(internal)?),
         PixelFormat::CMYK => {
-            let rgb = crate::engine::color::cmyk_to_rgb(
-                &pixels,
-                probe.metadata.icc_profile.as_deref(),
-                probe.metadata.adobe,
-            );
+            let rgb =
+                crate::engine::color::cmyk_to_rgb(&pixels, probe.metadata.icc_profile.as_deref(), probe.metadata.adobe);
             DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, rgb).ok_or_else(internal)?)
         }
         _ => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels).ok_or_else(internal)?),
@@ -233,13 +191,9 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage,
 fn decode_webp(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage, EngineError> {
     let mut features = std::mem::MaybeUninit::<webp::WebPBitstreamFeatures>::zeroed();
     // SAFETY: as in `probe_webp`.
-    let status =
-        unsafe { webp::WebPGetFeatures(bytes.as_ptr(), bytes.len(), features.as_mut_ptr()) };
+    let status = unsafe { webp::WebPGetFeatures(bytes.as_ptr(), bytes.len(), features.as_mut_ptr()) };
     if status != webp::VP8StatusCode::VP8_STATUS_OK {
-        return Err(EngineError::corrupt(
-            "webp",
-            format!("header not readable ({status:?})"),
-        ));
+        return Err(EngineError::corrupt("webp", format!("header not readable ({status:?})")));
     }
     // SAFETY: initialised above.
     let has_alpha = unsafe { features.assume_init() }.has_alpha != 0;
@@ -248,36 +202,26 @@ fn decode_webp(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage,
     let stride = width as usize * channels;
     let mut pixels = vec![0u8; stride * height as usize];
 
-    let mut config = webp::WebPDecoderConfig::new()
-        .map_err(|()| EngineError::Internal("libwebp version mismatch".to_owned()))?;
+    let mut config =
+        webp::WebPDecoderConfig::new().map_err(|()| EngineError::Internal("libwebp version mismatch".to_owned()))?;
     if shrink > 1 {
         config.options.use_scaling = 1;
         config.options.scaled_width = width as i32;
         config.options.scaled_height = height as i32;
     }
-    config.output.colorspace = if has_alpha {
-        webp::WEBP_CSP_MODE::MODE_RGBA
-    } else {
-        webp::WEBP_CSP_MODE::MODE_RGB
-    };
+    config.output.colorspace = if has_alpha { webp::WEBP_CSP_MODE::MODE_RGBA } else { webp::WEBP_CSP_MODE::MODE_RGB };
     config.output.is_external_memory = 1;
     config.output.width = width as i32;
     config.output.height = height as i32;
-    config.output.u.RGBA = webp::WebPRGBABuffer {
-        rgba: pixels.as_mut_ptr(),
-        stride: stride as i32,
-        size: pixels.len(),
-    };
+    config.output.u.RGBA =
+        webp::WebPRGBABuffer { rgba: pixels.as_mut_ptr(), stride: stride as i32, size: pixels.len() };
     // SAFETY: the output buffer is ours, `stride * height` bytes, and outlives the call; libwebp
     // writes within it and allocates nothing we must free when memory is external.
     let status = unsafe { webp::WebPDecode(bytes.as_ptr(), bytes.len(), &mut config) };
     // SAFETY: frees only libwebp's private memory; ours stays.
     unsafe { webp::WebPFreeDecBuffer(&mut config.output) };
     if status != webp::VP8StatusCode::VP8_STATUS_OK {
-        return Err(EngineError::corrupt(
-            "webp",
-            format!("decoding failed ({status:?})"),
-        ));
+        return Err(EngineError::corrupt("webp", format!("decoding failed ({status:?})")));
     }
     let internal = || EngineError::Internal("decoded buffer has the wrong size".to_owned());
     Ok(if has_alpha {
@@ -322,9 +266,7 @@ fn decode_with_image_crate(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, 
         | DynamicImage::ImageRgba8(_) => image,
         DynamicImage::ImageLuma16(_) => DynamicImage::ImageLuma8(image.into_luma8()),
         DynamicImage::ImageLumaA16(_) => DynamicImage::ImageLumaA8(image.into_luma_alpha8()),
-        DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgb32F(_) => {
-            DynamicImage::ImageRgb8(image.into_rgb8())
-        }
+        DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgb32F(_) => DynamicImage::ImageRgb8(image.into_rgb8()),
         _ => DynamicImage::ImageRgba8(image.into_rgba8()),
     };
     Ok(image)

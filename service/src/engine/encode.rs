@@ -25,11 +25,7 @@ pub struct EncodeOptions {
 /// second on one core (see `benches/`), at a size close to speed 6.
 pub const AVIF_SPEED: u8 = 7;
 
-pub fn encode(
-    image: &DynamicImage,
-    format: OutputFormat,
-    options: EncodeOptions,
-) -> Result<Vec<u8>, EngineError> {
+pub fn encode(image: &DynamicImage, format: OutputFormat, options: EncodeOptions) -> Result<Vec<u8>, EngineError> {
     match format {
         OutputFormat::Jpeg => encode_jpeg(image, options),
         OutputFormat::Png => encode_png(image),
@@ -46,43 +42,21 @@ fn internal(what: &str) -> impl Fn(String) -> EngineError + '_ {
 fn encode_jpeg(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, EngineError> {
     let fail = internal("jpeg");
     let (pixels, format, subsamp) = match image {
-        DynamicImage::ImageLuma8(buf) => {
-            (buf.as_raw().as_slice(), PixelFormat::GRAY, Subsamp::Gray)
-        }
+        DynamicImage::ImageLuma8(buf) => (buf.as_raw().as_slice(), PixelFormat::GRAY, Subsamp::Gray),
         DynamicImage::ImageRgb8(buf) => {
-            let subsamp = if options.quality >= 90 {
-                Subsamp::None
-            } else {
-                Subsamp::Sub2x2
-            };
+            let subsamp = if options.quality >= 90 { Subsamp::None } else { Subsamp::Sub2x2 };
             (buf.as_raw().as_slice(), PixelFormat::RGB, subsamp)
         }
         other => return encode_jpeg(&DynamicImage::ImageRgb8(other.to_rgb8()), options),
     };
     let mut compressor = Compressor::new().map_err(|e| fail(e.to_string()))?;
-    compressor
-        .set_quality(i32::from(options.quality))
-        .map_err(|e| fail(e.to_string()))?;
-    compressor
-        .set_subsamp(subsamp)
-        .map_err(|e| fail(e.to_string()))?;
-    compressor
-        .set_optimize(true)
-        .map_err(|e| fail(e.to_string()))?;
-    compressor
-        .set_progressive(options.progressive)
-        .map_err(|e| fail(e.to_string()))?;
+    compressor.set_quality(i32::from(options.quality)).map_err(|e| fail(e.to_string()))?;
+    compressor.set_subsamp(subsamp).map_err(|e| fail(e.to_string()))?;
+    compressor.set_optimize(true).map_err(|e| fail(e.to_string()))?;
+    compressor.set_progressive(options.progressive).map_err(|e| fail(e.to_string()))?;
     let (width, height) = (image.width() as usize, image.height() as usize);
-    let input = turbojpeg::Image {
-        pixels,
-        width,
-        pitch: width * format.size(),
-        height,
-        format,
-    };
-    compressor
-        .compress_to_vec(input)
-        .map_err(|e| fail(e.to_string()))
+    let input = turbojpeg::Image { pixels, width, pitch: width * format.size(), height, format };
+    compressor.compress_to_vec(input).map_err(|e| fail(e.to_string()))
 }
 
 fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
@@ -93,12 +67,7 @@ fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
         image::codecs::png::FilterType::Adaptive,
     );
     encoder
-        .write_image(
-            image.as_bytes(),
-            image.width(),
-            image.height(),
-            image.color().into(),
-        )
+        .write_image(image.as_bytes(), image.width(), image.height(), image.color().into())
         .map_err(|e| internal("png")(e.to_string()))?;
     Ok(out)
 }
@@ -172,19 +141,14 @@ fn encode_avif(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
     let (width, height) = (image.width() as usize, image.height() as usize);
     let encoded = if image.color().has_alpha() {
         let rgba = image.to_rgba8();
-        let pixels: Vec<RGBA8> = rgba
-            .pixels()
-            .map(|p| RGBA8::new(p[0], p[1], p[2], p[3]))
-            .collect();
+        let pixels: Vec<RGBA8> = rgba.pixels().map(|p| RGBA8::new(p[0], p[1], p[2], p[3])).collect();
         encoder.encode_rgba(Img::new(&pixels[..], width, height))
     } else {
         let rgb = image.to_rgb8();
         let pixels: Vec<RGB8> = rgb.pixels().map(|p| RGB8::new(p[0], p[1], p[2])).collect();
         encoder.encode_rgb(Img::new(&pixels[..], width, height))
     };
-    encoded
-        .map(|e| e.avif_file)
-        .map_err(|e| fail(e.to_string()))
+    encoded.map(|e| e.avif_file).map_err(|e| fail(e.to_string()))
 }
 
 fn encode_gif(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
@@ -193,9 +157,7 @@ fn encode_gif(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
         // Speed 10 of 30: NeuQuant palette quality close to the best at a third of the time.
         let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(&mut out, 10);
         let frame = image::Frame::new(image.to_rgba8());
-        encoder
-            .encode_frame(frame)
-            .map_err(|e| internal("gif")(e.to_string()))?;
+        encoder.encode_frame(frame).map_err(|e| internal("gif")(e.to_string()))?;
     }
     Ok(out)
 }

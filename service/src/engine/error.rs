@@ -14,35 +14,13 @@ pub enum EngineError {
     #[error("{0} images are not accepted; send JPEG, PNG, GIF or WebP")]
     RefusedFormat(&'static str),
     #[error("the {format} image is corrupt or truncated: {detail}")]
-    Corrupt {
-        format: &'static str,
-        detail: String,
-    },
+    Corrupt { format: &'static str, detail: String },
     #[error("the image is {width}x{height} ({pixels} pixels), over the limit of {limit} pixels")]
-    TooManyPixels {
-        width: u64,
-        height: u64,
-        pixels: u64,
-        limit: u64,
-    },
-    #[error(
-        "the output would be {width}x{height} ({pixels} pixels), over the limit of {limit} pixels"
-    )]
-    OutputTooLarge {
-        width: u64,
-        height: u64,
-        pixels: u64,
-        limit: u64,
-    },
+    TooManyPixels { width: u64, height: u64, pixels: u64, limit: u64 },
+    #[error("the output would be {width}x{height} ({pixels} pixels), over the limit of {limit} pixels")]
+    OutputTooLarge { width: u64, height: u64, pixels: u64, limit: u64 },
     #[error("crop {x},{y},{w},{h} lies outside the {width}x{height} image")]
-    CropOutOfBounds {
-        x: u32,
-        y: u32,
-        w: u32,
-        h: u32,
-        width: u32,
-        height: u32,
-    },
+    CropOutOfBounds { x: u32, y: u32, w: u32, h: u32, width: u32, height: u32 },
     /// A failure that no input should cause: an encoder refusing valid pixels.
     #[error("internal engine failure: {0}")]
     Internal(String),
@@ -50,9 +28,6 @@ pub enum EngineError {
 
 impl EngineError {
     pub(crate) fn corrupt(format: &'static str, detail: impl ToString) -> EngineError {
-        EngineError::Corrupt {
-            format,
-            detail: detail.to_string(),
-        }
+        EngineError::Corrupt { format, detail: detail.to_string() }
     }
 }

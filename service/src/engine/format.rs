@@ -58,9 +58,7 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
     if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
         return match &bytes[8..12] {
             b"avif" | b"avis" => Refused("avif"),
-            b"heic" | b"heix" | b"hevc" | b"hevx" | b"mif1" | b"msf1" | b"heim" | b"heis" => {
-                Refused("heic")
-            }
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"mif1" | b"msf1" | b"heim" | b"heis" => Refused("heic"),
             _ => Unknown,
         };
     }
@@ -82,9 +80,7 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
 /// SVG and other XML: text whose first non-blank character opens a tag.
 fn looks_like_markup(bytes: &[u8]) -> bool {
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    text.iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'<')
+    text.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b == b'<')
 }
 
 #[cfg(test)]
@@ -93,25 +89,13 @@ mod tests {
 
     #[test]
     fn magic_numbers() {
-        assert_eq!(
-            sniff(b"\xFF\xD8\xFF\xE0rest"),
-            Sniffed::Supported(InputFormat::Jpeg)
-        );
-        assert_eq!(
-            sniff(b"\x89PNG\r\n\x1a\nrest"),
-            Sniffed::Supported(InputFormat::Png)
-        );
+        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Sniffed::Supported(InputFormat::Jpeg));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Sniffed::Supported(InputFormat::Png));
         assert_eq!(sniff(b"GIF89a...."), Sniffed::Supported(InputFormat::Gif));
-        assert_eq!(
-            sniff(b"RIFF\0\0\0\0WEBPVP8 "),
-            Sniffed::Supported(InputFormat::Webp)
-        );
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Sniffed::Supported(InputFormat::Webp));
         assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0"), Sniffed::Refused("avif"));
         assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0"), Sniffed::Refused("heic"));
-        assert_eq!(
-            sniff(b"  \n<?xml version='1.0'?><svg/>"),
-            Sniffed::Refused("svg")
-        );
+        assert_eq!(sniff(b"  \n<?xml version='1.0'?><svg/>"), Sniffed::Refused("svg"));
         assert_eq!(sniff(b"%PDF-1.7"), Sniffed::Refused("pdf"));
         assert_eq!(sniff(b""), Sniffed::Unknown);
         assert_eq!(sniff(b"hello world"), Sniffed::Unknown);

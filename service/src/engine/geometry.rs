@@ -65,17 +65,11 @@ pub fn plan(region: (u32, u32), spec: &Spec) -> Plan {
     let (src_w, src_h) = region;
     let (sw, sh) = (f64::from(src_w), f64::from(src_h));
     let limit = |scale: f64| if spec.enlarge { scale } else { scale.min(1.0) };
-    let keep_aspect = |scale: f64| Plan {
-        resized: (scaled(src_w, scale), scaled(src_h, scale)),
-        finish: Finish::None,
-    };
+    let keep_aspect = |scale: f64| Plan { resized: (scaled(src_w, scale), scaled(src_h, scale)), finish: Finish::None };
 
     let (bw, bh) = match (box_w, box_h) {
         (None, None) => {
-            return Plan {
-                resized: region,
-                finish: Finish::None,
-            };
+            return Plan { resized: region, finish: Finish::None };
         }
         (Some(w), None) => return keep_aspect(limit(f64::from(w) / sw)),
         (None, Some(h)) => return keep_aspect(limit(f64::from(h) / sh)),
@@ -85,41 +79,21 @@ pub fn plan(region: (u32, u32), spec: &Spec) -> Plan {
     match spec.fit {
         Fit::Inside => keep_aspect(limit(fx.min(fy))),
         Fit::Outside => keep_aspect(limit(fx.max(fy))),
-        Fit::Fill => Plan {
-            resized: (scaled(src_w, limit(fx)), scaled(src_h, limit(fy))),
-            finish: Finish::None,
-        },
+        Fit::Fill => Plan { resized: (scaled(src_w, limit(fx)), scaled(src_h, limit(fy))), finish: Finish::None },
         Fit::Cover | Fit::Contain => {
-            let wanted = if spec.fit == Fit::Cover {
-                fx.max(fy)
-            } else {
-                fx.min(fy)
-            };
+            let wanted = if spec.fit == Fit::Cover { fx.max(fy) } else { fx.min(fy) };
             let scale = limit(wanted);
             // Without enlargement the box shrinks with the image, keeping its aspect ratio.
             let shrink_box = scale / wanted;
-            let (fw, fh) = turned(
-                (scaled(bw, shrink_box), scaled(bh, shrink_box)),
-                spec.rotate,
-            );
+            let (fw, fh) = turned((scaled(bw, shrink_box), scaled(bh, shrink_box)), spec.rotate);
             let resized = (scaled(src_w, scale), scaled(src_h, scale));
             let (rw, rh) = turned(resized, spec.rotate);
             let finish = if spec.fit == Fit::Cover {
-                Finish::Trim {
-                    width: fw.min(rw),
-                    height: fh.min(rh),
-                }
+                Finish::Trim { width: fw.min(rw), height: fh.min(rh) }
             } else {
-                Finish::Pad {
-                    width: fw.max(rw),
-                    height: fh.max(rh),
-                }
+                Finish::Pad { width: fw.max(rw), height: fh.max(rh) }
             };
-            let finish = if (rw, rh) == finish_size(finish) {
-                Finish::None
-            } else {
-                finish
-            };
+            let finish = if (rw, rh) == finish_size(finish) { Finish::None } else { finish };
             Plan { resized, finish }
         }
     }
@@ -144,68 +118,20 @@ mod tests {
     #[test]
     fn fits() {
         let none = Finish::None;
-        assert_eq!(
-            plan_for((2000, 1000), "w=400"),
-            Plan {
-                resized: (400, 200),
-                finish: none
-            }
-        );
-        assert_eq!(
-            plan_for((2000, 1000), "h=100"),
-            Plan {
-                resized: (200, 100),
-                finish: none
-            }
-        );
-        assert_eq!(
-            plan_for((2000, 1000), "w=400&h=400"),
-            Plan {
-                resized: (400, 200),
-                finish: none
-            }
-        );
-        assert_eq!(
-            plan_for((2000, 1000), "w=400&h=400&fit=outside"),
-            Plan {
-                resized: (800, 400),
-                finish: none
-            }
-        );
-        assert_eq!(
-            plan_for((2000, 1000), "w=400&h=400&fit=fill"),
-            Plan {
-                resized: (400, 400),
-                finish: none
-            }
-        );
+        assert_eq!(plan_for((2000, 1000), "w=400"), Plan { resized: (400, 200), finish: none });
+        assert_eq!(plan_for((2000, 1000), "h=100"), Plan { resized: (200, 100), finish: none });
+        assert_eq!(plan_for((2000, 1000), "w=400&h=400"), Plan { resized: (400, 200), finish: none });
+        assert_eq!(plan_for((2000, 1000), "w=400&h=400&fit=outside"), Plan { resized: (800, 400), finish: none });
+        assert_eq!(plan_for((2000, 1000), "w=400&h=400&fit=fill"), Plan { resized: (400, 400), finish: none });
         assert_eq!(
             plan_for((2000, 1000), "w=400&h=400&fit=cover"),
-            Plan {
-                resized: (800, 400),
-                finish: Finish::Trim {
-                    width: 400,
-                    height: 400
-                }
-            }
+            Plan { resized: (800, 400), finish: Finish::Trim { width: 400, height: 400 } }
         );
         assert_eq!(
             plan_for((2000, 1000), "w=400&h=400&fit=contain"),
-            Plan {
-                resized: (400, 200),
-                finish: Finish::Pad {
-                    width: 400,
-                    height: 400
-                }
-            }
+            Plan { resized: (400, 200), finish: Finish::Pad { width: 400, height: 400 } }
         );
-        assert_eq!(
-            plan_for((2000, 1000), "w=200&h=100&fit=cover"),
-            Plan {
-                resized: (200, 100),
-                finish: none
-            }
-        );
+        assert_eq!(plan_for((2000, 1000), "w=200&h=100&fit=cover"), Plan { resized: (200, 100), finish: none });
     }
 
     #[test]
@@ -215,18 +141,9 @@ mod tests {
         // Cover keeps the box's aspect ratio at the source's resolution.
         assert_eq!(
             plan_for((200, 100), "w=400&h=400&fit=cover"),
-            Plan {
-                resized: (200, 100),
-                finish: Finish::Trim {
-                    width: 100,
-                    height: 100
-                }
-            }
+            Plan { resized: (200, 100), finish: Finish::Trim { width: 100, height: 100 } }
         );
-        assert_eq!(
-            plan_for((200, 100), "w=400&h=50&fit=fill").resized,
-            (200, 50)
-        );
+        assert_eq!(plan_for((200, 100), "w=400&h=50&fit=fill").resized, (200, 50));
     }
 
     #[test]

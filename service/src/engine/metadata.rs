@@ -60,12 +60,7 @@ pub fn jpeg(bytes: &[u8]) -> Metadata {
     }
     if !icc_chunks.is_empty() {
         icc_chunks.sort_by_key(|(seq, _)| *seq);
-        metadata.icc_profile = Some(
-            icc_chunks
-                .iter()
-                .flat_map(|(_, data)| data.iter().copied())
-                .collect(),
-        );
+        metadata.icc_profile = Some(icc_chunks.iter().flat_map(|(_, data)| data.iter().copied()).collect());
     }
     metadata
 }
@@ -76,12 +71,7 @@ pub fn webp(bytes: &[u8]) -> Metadata {
     let mut pos = 12;
     while pos + 8 <= bytes.len() {
         let fourcc = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes([
-            bytes[pos + 4],
-            bytes[pos + 5],
-            bytes[pos + 6],
-            bytes[pos + 7],
-        ]) as usize;
+        let len = u32::from_le_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]) as usize;
         let Some(end) = (pos + 8).checked_add(len).filter(|&end| end <= bytes.len()) else {
             break;
         };

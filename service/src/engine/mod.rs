@@ -41,10 +41,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            max_input_pixels: 50_000_000,
-            max_output_pixels: 50_000_000,
-        }
+        Limits { max_input_pixels: 50_000_000, max_output_pixels: 50_000_000 }
     }
 }
 
@@ -79,10 +76,7 @@ pub struct Rendered {
 fn swaps_axes(orientation: Orientation) -> bool {
     matches!(
         orientation,
-        Orientation::Rotate90
-            | Orientation::Rotate270
-            | Orientation::Rotate90FlipH
-            | Orientation::Rotate270FlipH
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
     )
 }
 
@@ -90,19 +84,11 @@ fn swaps_axes(orientation: Orientation) -> bool {
 pub fn inspect(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> {
     let probe = decode::probe(input, limits.max_input_pixels)?;
     let (width, height) = oriented(&probe);
-    Ok(ImageInfo {
-        format: probe.format,
-        width,
-        height,
-    })
+    Ok(ImageInfo { format: probe.format, width, height })
 }
 
 fn oriented(probe: &decode::Probe) -> (u32, u32) {
-    if swaps_axes(probe.metadata.orientation()) {
-        (probe.height, probe.width)
-    } else {
-        (probe.width, probe.height)
-    }
+    if swaps_axes(probe.metadata.orientation()) { (probe.height, probe.width) } else { (probe.width, probe.height) }
 }
 
 /// Renders `input` as `spec` asks. `fmt=auto` must have been resolved by the caller (it needs
@@ -111,12 +97,7 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
     let started = Instant::now();
     let probe = decode::probe(input, limits.max_input_pixels)?;
     let (width, height) = oriented(&probe);
-    let crop = spec.crop.unwrap_or(CropRect {
-        x: 0,
-        y: 0,
-        width,
-        height,
-    });
+    let crop = spec.crop.unwrap_or(CropRect { x: 0, y: 0, width, height });
     if u64::from(crop.x) + u64::from(crop.width) > u64::from(width)
         || u64::from(crop.y) + u64::from(crop.height) > u64::from(height)
     {
@@ -160,10 +141,7 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
 
     image.apply_orientation(probe.metadata.orientation());
     // The decoder rounds shrunk sizes up, so map the crop by the real ratio on each axis.
-    let (sx, sy) = (
-        f64::from(image.width()) / f64::from(width),
-        f64::from(image.height()) / f64::from(height),
-    );
+    let (sx, sy) = (f64::from(image.width()) / f64::from(width), f64::from(image.height()) / f64::from(height));
     let region = Region {
         left: f64::from(crop.x) * sx,
         top: f64::from(crop.y) * sy,
@@ -194,24 +172,13 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
         color::to_srgb(&mut image, icc);
     }
     let format = spec.output_format(probe.format.as_output());
-    if image.color().has_alpha()
-        && (!format.supports_alpha() || spec.background.is_some_and(|bg| bg.a == 255))
-    {
-        image = ops::flatten(
-            image,
-            Color {
-                a: 255,
-                ..background
-            },
-        );
+    if image.color().has_alpha() && (!format.supports_alpha() || spec.background.is_some_and(|bg| bg.a == 255)) {
+        image = ops::flatten(image, Color { a: 255, ..background });
     }
     let transformed = Instant::now();
 
-    let options = encode::EncodeOptions {
-        quality: spec.quality,
-        progressive: spec.progressive,
-        lossless: spec.lossless,
-    };
+    let options =
+        encode::EncodeOptions { quality: spec.quality, progressive: spec.progressive, lossless: spec.lossless };
     let bytes = encode::encode(&image, format, options)?;
     let encoded = Instant::now();
     Ok(Rendered {

@@ -25,12 +25,7 @@ pub struct Region {
 
 impl Region {
     pub fn whole(image: &DynamicImage) -> Region {
-        Region {
-            left: 0.0,
-            top: 0.0,
-            width: f64::from(image.width()),
-            height: f64::from(image.height()),
-        }
+        Region { left: 0.0, top: 0.0, width: f64::from(image.width()), height: f64::from(image.height()) }
     }
 
     fn is_whole(&self, image: &DynamicImage) -> bool {
@@ -40,11 +35,7 @@ impl Region {
 
 /// Resamples `region` of `image` to `size` with Lanczos3 on premultiplied alpha (SIMD, and
 /// split across the current rayon pool when the image is large).
-pub fn resize(
-    image: &DynamicImage,
-    region: Region,
-    size: (u32, u32),
-) -> Result<DynamicImage, EngineError> {
+pub fn resize(image: &DynamicImage, region: Region, size: (u32, u32)) -> Result<DynamicImage, EngineError> {
     if region.is_whole(image) && image.dimensions() == size {
         return Ok(image.clone());
     }
@@ -114,16 +105,12 @@ pub fn smart_offset(image: &DynamicImage, width: u32, height: u32) -> (u32, u32)
     for y in 1..h.saturating_sub(1) {
         for x in 1..w.saturating_sub(1) {
             let at = |x: u32, y: u32| i32::from(luma.get_pixel(x, y).0[0]);
-            let energy =
-                ((at(x + 1, y) - at(x - 1, y)).abs() + (at(x, y + 1) - at(x, y - 1)).abs()) as u64;
+            let energy = ((at(x + 1, y) - at(x - 1, y)).abs() + (at(x, y + 1) - at(x, y - 1)).abs()) as u64;
             columns[x as usize] += energy;
             rows[y as usize] += energy;
         }
     }
-    (
-        best_window(&columns, width as usize),
-        best_window(&rows, height as usize),
-    )
+    (best_window(&columns, width as usize), best_window(&rows, height as usize))
 }
 
 fn best_window(energy: &[u64], window: usize) -> u32 {
@@ -145,18 +132,8 @@ fn best_window(energy: &[u64], window: usize) -> u32 {
 
 /// Places `image` on a `width` x `height` canvas of `background` at `gravity`. The canvas keeps
 /// an alpha channel when the image has one or the background is not opaque.
-pub fn pad(
-    image: &DynamicImage,
-    width: u32,
-    height: u32,
-    gravity: Gravity,
-    background: Color,
-) -> DynamicImage {
-    let (x, y) = gravity_offset(
-        gravity,
-        width.saturating_sub(image.width()),
-        height.saturating_sub(image.height()),
-    );
+pub fn pad(image: &DynamicImage, width: u32, height: u32, gravity: Gravity, background: Color) -> DynamicImage {
+    let (x, y) = gravity_offset(gravity, width.saturating_sub(image.width()), height.saturating_sub(image.height()));
     let bg = image::Rgba([background.r, background.g, background.b, background.a]);
     if image.color().has_alpha() || background.a < 255 {
         let mut canvas = image::RgbaImage::from_pixel(width, height, bg);
@@ -179,11 +156,7 @@ pub fn blur(image: &DynamicImage, sigma: f32) -> DynamicImage {
 pub fn sharpen(image: &DynamicImage, sigma: f32) -> DynamicImage {
     let blurred = image.fast_blur(sigma);
     let channels = usize::from(image.color().channel_count());
-    let colour_channels = if image.color().has_alpha() {
-        channels - 1
-    } else {
-        channels
-    };
+    let colour_channels = if image.color().has_alpha() { channels - 1 } else { channels };
     let mut sharpened = image.clone();
     let out: &mut [u8] = match &mut sharpened {
         DynamicImage::ImageLuma8(b) => b.as_mut(),
@@ -212,9 +185,7 @@ pub fn flatten(image: DynamicImage, background: Color) -> DynamicImage {
         ((u16::from(value) * a + u16::from(bg) * (255 - a) + 127) / 255) as u8
     };
     match image {
-        DynamicImage::ImageLumaA8(buf)
-            if background.r == background.g && background.g == background.b =>
-        {
+        DynamicImage::ImageLumaA8(buf) if background.r == background.g && background.g == background.b => {
             let flat: GrayImage = ImageBuffer::from_fn(buf.width(), buf.height(), |x, y| {
                 let [l, a] = buf.get_pixel(x, y).0;
                 Luma([blend(l, background.r, a)])
@@ -225,11 +196,7 @@ pub fn flatten(image: DynamicImage, background: Color) -> DynamicImage {
             let rgba = image.into_rgba8();
             let flat: RgbImage = ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
                 let [r, g, b, a] = rgba.get_pixel(x, y).0;
-                Rgb([
-                    blend(r, background.r, a),
-                    blend(g, background.g, a),
-                    blend(b, background.b, a),
-                ])
+                Rgb([blend(r, background.r, a), blend(g, background.g, a), blend(b, background.b, a)])
             });
             DynamicImage::ImageRgb8(flat)
         }
@@ -263,48 +230,15 @@ mod tests {
     #[test]
     fn gravity_places_the_window() {
         let image = DynamicImage::ImageRgb8(RgbImage::from_fn(10, 4, |x, _| Rgb([x as u8, 0, 0])));
-        assert_eq!(
-            trim(&image, 4, 4, Gravity::West)
-                .as_rgb8()
-                .unwrap()
-                .get_pixel(0, 0)
-                .0[0],
-            0
-        );
-        assert_eq!(
-            trim(&image, 4, 4, Gravity::East)
-                .as_rgb8()
-                .unwrap()
-                .get_pixel(0, 0)
-                .0[0],
-            6
-        );
-        assert_eq!(
-            trim(&image, 4, 4, Gravity::Center)
-                .as_rgb8()
-                .unwrap()
-                .get_pixel(0, 0)
-                .0[0],
-            3
-        );
+        assert_eq!(trim(&image, 4, 4, Gravity::West).as_rgb8().unwrap().get_pixel(0, 0).0[0], 0);
+        assert_eq!(trim(&image, 4, 4, Gravity::East).as_rgb8().unwrap().get_pixel(0, 0).0[0], 6);
+        assert_eq!(trim(&image, 4, 4, Gravity::Center).as_rgb8().unwrap().get_pixel(0, 0).0[0], 3);
     }
 
     #[test]
     fn flatten_blends_alpha_over_background() {
-        let image = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
-            1,
-            1,
-            image::Rgba([255, 0, 0, 128]),
-        ));
-        let flat = flatten(
-            image,
-            Color {
-                r: 0,
-                g: 0,
-                b: 255,
-                a: 255,
-            },
-        );
+        let image = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(1, 1, image::Rgba([255, 0, 0, 128])));
+        let flat = flatten(image, Color { r: 0, g: 0, b: 255, a: 255 });
         assert_eq!(flat.as_rgb8().unwrap().get_pixel(0, 0).0, [128, 0, 127]);
     }
 
@@ -322,9 +256,7 @@ mod tests {
 
     #[test]
     fn sharpen_raises_edge_contrast() {
-        let image = DynamicImage::ImageLuma8(GrayImage::from_fn(20, 1, |x, _| {
-            Luma([if x < 10 { 100 } else { 150 }])
-        }));
+        let image = DynamicImage::ImageLuma8(GrayImage::from_fn(20, 1, |x, _| Luma([if x < 10 { 100 } else { 150 }])));
         let sharp = sharpen(&image, 1.0);
         let row = sharp.as_luma8().unwrap();
         assert!(row.get_pixel(9, 0).0[0] < 100 && row.get_pixel(10, 0).0[0] > 150);

@@ -26,10 +26,7 @@ pub struct SpecError {
 
 impl SpecError {
     fn new(param: &str, message: impl Into<String>) -> SpecError {
-        SpecError {
-            param: param.to_owned(),
-            message: message.into(),
-        }
+        SpecError { param: param.to_owned(), message: message.into() }
     }
 }
 
@@ -116,12 +113,7 @@ pub struct Color {
 }
 
 impl Color {
-    pub const WHITE: Color = Color {
-        r: 255,
-        g: 255,
-        b: 255,
-        a: 255,
-    };
+    pub const WHITE: Color = Color { r: 255, g: 255, b: 255, a: 255 };
 }
 
 /// A validated render spec. Construct it with [`Spec::parse`].
@@ -184,13 +176,9 @@ impl Presets {
         for (name, query) in &by_name {
             let pairs = split_pairs(query)?;
             if pairs.contains_key("preset") {
-                return Err(SpecError::new(
-                    "preset",
-                    format!("preset `{name}` may not name another preset"),
-                ));
+                return Err(SpecError::new("preset", format!("preset `{name}` may not name another preset")));
             }
-            Spec::from_pairs(pairs)
-                .map_err(|e| SpecError::new("preset", format!("preset `{name}`: {e}")))?;
+            Spec::from_pairs(pairs).map_err(|e| SpecError::new("preset", format!("preset `{name}`: {e}")))?;
         }
         Ok(Presets { by_name })
     }
@@ -231,9 +219,8 @@ impl Spec {
     pub fn parse(query: &str, presets: &Presets) -> Result<Spec, SpecError> {
         let mut pairs = split_pairs(query)?;
         if let Some(name) = pairs.remove("preset") {
-            let preset = presets
-                .get(&name)
-                .ok_or_else(|| SpecError::new("preset", format!("no preset named `{name}`")))?;
+            let preset =
+                presets.get(&name).ok_or_else(|| SpecError::new("preset", format!("no preset named `{name}`")))?;
             let mut merged = split_pairs(preset)?;
             merged.extend(pairs);
             pairs = merged;
@@ -266,10 +253,7 @@ impl Spec {
                 other => {
                     return Err(SpecError::new(
                         other,
-                        format!(
-                            "unknown parameter; known parameters are {}",
-                            KEYS.join(", ")
-                        ),
+                        format!("unknown parameter; known parameters are {}", KEYS.join(", ")),
                     ));
                 }
             }
@@ -280,10 +264,7 @@ impl Spec {
     /// The same spec with `fmt` fixed, as the HTTP layer does after negotiating `fmt=auto` or
     /// looking up the source format.
     pub fn with_format(&self, format: OutputFormat) -> Spec {
-        Spec {
-            format: Some(FormatRequest::Fixed(format)),
-            ..self.clone()
-        }
+        Spec { format: Some(FormatRequest::Fixed(format)), ..self.clone() }
     }
 
     /// The output format for a source of `source` format, when `fmt` is not `auto`.
@@ -296,9 +277,7 @@ impl Spec {
 
     /// Target width and height after `dpr`, each clamped to [`MAX_DIMENSION`].
     pub fn target_box(&self) -> (Option<u32>, Option<u32>) {
-        let scale = |v: u32| {
-            ((u64::from(v) * u64::from(self.dpr_percent)).div_ceil(100) as u32).min(MAX_DIMENSION)
-        };
+        let scale = |v: u32| ((u64::from(v) * u64::from(self.dpr_percent)).div_ceil(100) as u32).min(MAX_DIMENSION);
         (self.width.map(scale), self.height.map(scale))
     }
 
@@ -326,10 +305,7 @@ impl Spec {
             pairs.push(("crop", format!("{},{},{},{}", c.x, c.y, c.width, c.height)));
         }
         if let Some(f) = self.flip {
-            pairs.push((
-                "flip",
-                if f == Flip::Horizontal { "h" } else { "v" }.to_owned(),
-            ));
+            pairs.push(("flip", if f == Flip::Horizontal { "h" } else { "v" }.to_owned()));
         }
         if let Some(s) = self.blur {
             pairs.push(("blur", format_sigma(s)));
@@ -341,17 +317,10 @@ impl Spec {
             pairs.push(("fmt", format_request_name(f).to_owned()));
         }
         if let Some(c) = self.background {
-            pairs.push((
-                "bg",
-                format!("{:02x}{:02x}{:02x}{:02x}", c.r, c.g, c.b, c.a),
-            ));
+            pairs.push(("bg", format!("{:02x}{:02x}{:02x}{:02x}", c.r, c.g, c.b, c.a)));
         }
         pairs.sort_by(|a, b| a.0.cmp(b.0));
-        pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&")
+        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
     }
 
     /// A stable name for the variant: 32 hex digits of the SHA-256 of [`Spec::canonical`].
@@ -429,10 +398,7 @@ fn split_pairs(query: &str) -> Result<BTreeMap<String, String>, SpecError> {
 fn parse_u32(param: &str, value: &str, min: u32, max: u32) -> Result<u32, SpecError> {
     match value.parse::<u32>() {
         Ok(v) if (min..=max).contains(&v) => Ok(v),
-        _ => Err(SpecError::new(
-            param,
-            format!("must be a whole number from {min} to {max}, got `{value}`"),
-        )),
+        _ => Err(SpecError::new(param, format!("must be a whole number from {min} to {max}, got `{value}`"))),
     }
 }
 
@@ -448,10 +414,7 @@ fn parse_flag(param: &str, value: &str) -> Result<bool, SpecError> {
     match value {
         "" | "1" | "true" => Ok(true),
         "0" | "false" => Ok(false),
-        _ => Err(SpecError::new(
-            param,
-            format!("must be 1, 0, true or false, got `{value}`"),
-        )),
+        _ => Err(SpecError::new(param, format!("must be 1, 0, true or false, got `{value}`"))),
     }
 }
 
@@ -496,24 +459,12 @@ fn parse_gravity(value: &str) -> Result<Gravity, SpecError> {
 }
 
 fn parse_crop(value: &str) -> Result<CropRect, SpecError> {
-    let bad = || {
-        SpecError::new(
-            "crop",
-            format!("must be x,y,w,h in whole pixels with w and h at least 1, got `{value}`"),
-        )
-    };
-    let parts: Vec<u32> = value
-        .split(',')
-        .map(|p| p.trim().parse::<u32>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
+    let bad =
+        || SpecError::new("crop", format!("must be x,y,w,h in whole pixels with w and h at least 1, got `{value}`"));
+    let parts: Vec<u32> =
+        value.split(',').map(|p| p.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|_| bad())?;
     match parts[..] {
-        [x, y, width, height] if width > 0 && height > 0 => Ok(CropRect {
-            x,
-            y,
-            width,
-            height,
-        }),
+        [x, y, width, height] if width > 0 && height > 0 => Ok(CropRect { x, y, width, height }),
         _ => Err(bad()),
     }
 }
@@ -525,10 +476,7 @@ fn parse_rotation(value: &str) -> Result<Rotation, SpecError> {
         "180" => Rotation::R180,
         "270" => Rotation::R270,
         _ => {
-            return Err(SpecError::new(
-                "rotate",
-                format!("must be 0, 90, 180 or 270, got `{value}`"),
-            ));
+            return Err(SpecError::new("rotate", format!("must be 0, 90, 180 or 270, got `{value}`")));
         }
     })
 }
@@ -537,22 +485,14 @@ fn parse_flip(value: &str) -> Result<Flip, SpecError> {
     match value {
         "h" => Ok(Flip::Horizontal),
         "v" => Ok(Flip::Vertical),
-        _ => Err(SpecError::new(
-            "flip",
-            format!("must be h or v, got `{value}`"),
-        )),
+        _ => Err(SpecError::new("flip", format!("must be h or v, got `{value}`"))),
     }
 }
 
 /// A sigma of 0 means the operation is off; otherwise it must lie in `min..=max`. Values are
 /// kept to two decimals so that equal requests hash equally.
 fn parse_sigma(param: &str, value: &str, min: f32, max: f32) -> Result<Option<f32>, SpecError> {
-    let bad = || {
-        SpecError::new(
-            param,
-            format!("must be 0 (off) or a number from {min} to {max}, got `{value}`"),
-        )
-    };
+    let bad = || SpecError::new(param, format!("must be 0 (off) or a number from {min} to {max}, got `{value}`"));
     let sigma: f32 = value.parse().map_err(|_| bad())?;
     if sigma == 0.0 {
         return Ok(None);
@@ -569,21 +509,11 @@ fn parse_format(value: &str) -> Result<FormatRequest, SpecError> {
     }
     OutputFormat::parse(value)
         .map(FormatRequest::Fixed)
-        .ok_or_else(|| {
-            SpecError::new(
-                "fmt",
-                format!("must be one of jpeg, png, webp, avif, gif, auto, got `{value}`"),
-            )
-        })
+        .ok_or_else(|| SpecError::new("fmt", format!("must be one of jpeg, png, webp, avif, gif, auto, got `{value}`")))
 }
 
 fn parse_color(value: &str) -> Result<Color, SpecError> {
-    let bad = || {
-        SpecError::new(
-            "bg",
-            format!("must be a hex colour RGB, RRGGBB or RRGGBBAA, got `{value}`"),
-        )
-    };
+    let bad = || SpecError::new("bg", format!("must be a hex colour RGB, RRGGBB or RRGGBBAA, got `{value}`"));
     let hex_digits = value.strip_prefix('#').unwrap_or(value);
     if !hex_digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
@@ -591,41 +521,18 @@ fn parse_color(value: &str) -> Result<Color, SpecError> {
     let byte = |i: usize| u8::from_str_radix(&hex_digits[i..i + 2], 16).map_err(|_| bad());
     match hex_digits.len() {
         3 => {
-            let nibble = |i: usize| {
-                u8::from_str_radix(&hex_digits[i..=i], 16)
-                    .map(|n| n * 17)
-                    .map_err(|_| bad())
-            };
-            Ok(Color {
-                r: nibble(0)?,
-                g: nibble(1)?,
-                b: nibble(2)?,
-                a: 255,
-            })
+            let nibble = |i: usize| u8::from_str_radix(&hex_digits[i..=i], 16).map(|n| n * 17).map_err(|_| bad());
+            Ok(Color { r: nibble(0)?, g: nibble(1)?, b: nibble(2)?, a: 255 })
         }
-        6 => Ok(Color {
-            r: byte(0)?,
-            g: byte(2)?,
-            b: byte(4)?,
-            a: 255,
-        }),
-        8 => Ok(Color {
-            r: byte(0)?,
-            g: byte(2)?,
-            b: byte(4)?,
-            a: byte(6)?,
-        }),
+        6 => Ok(Color { r: byte(0)?, g: byte(2)?, b: byte(4)?, a: 255 }),
+        8 => Ok(Color { r: byte(0)?, g: byte(2)?, b: byte(4)?, a: byte(6)? }),
         _ => Err(bad()),
     }
 }
 
 fn parse_dpr(value: &str) -> Result<u16, SpecError> {
-    let bad = || {
-        SpecError::new(
-            "dpr",
-            format!("must be a number from 1 to 4 with at most two decimals, got `{value}`"),
-        )
-    };
+    let bad =
+        || SpecError::new("dpr", format!("must be a number from 1 to 4 with at most two decimals, got `{value}`"));
     let dpr: f64 = value.parse().map_err(|_| bad())?;
     if !(1.0..=4.0).contains(&dpr) {
         return Err(bad());
@@ -715,10 +622,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.variant_key(), b.variant_key());
         assert_eq!(a.variant_key(), c.variant_key());
-        assert_ne!(
-            a.variant_key(),
-            parse("fmt=webp&w=301").unwrap().variant_key()
-        );
+        assert_ne!(a.variant_key(), parse("fmt=webp&w=301").unwrap().variant_key());
     }
 
     #[test]
@@ -766,32 +670,13 @@ mod tests {
 
     #[test]
     fn values_are_parsed() {
-        let spec = parse(
-            "crop=10,20,30,40&rotate=270&flip=v&blur=1.255&gray&bg=%2300ff0080&fmt=auto&q=55",
-        )
-        .unwrap();
-        assert_eq!(
-            spec.crop,
-            Some(CropRect {
-                x: 10,
-                y: 20,
-                width: 30,
-                height: 40
-            })
-        );
+        let spec = parse("crop=10,20,30,40&rotate=270&flip=v&blur=1.255&gray&bg=%2300ff0080&fmt=auto&q=55").unwrap();
+        assert_eq!(spec.crop, Some(CropRect { x: 10, y: 20, width: 30, height: 40 }));
         assert_eq!(spec.rotate, Rotation::R270);
         assert_eq!(spec.flip, Some(Flip::Vertical));
         assert_eq!(spec.blur, Some(1.26));
         assert!(spec.gray);
-        assert_eq!(
-            spec.background,
-            Some(Color {
-                r: 0,
-                g: 255,
-                b: 0,
-                a: 128
-            })
-        );
+        assert_eq!(spec.background, Some(Color { r: 0, g: 255, b: 0, a: 128 }));
         assert_eq!(spec.format, Some(FormatRequest::Auto));
         assert_eq!(spec.quality, 55);
         assert_eq!(parse("blur=0").unwrap().blur, None);
@@ -799,37 +684,18 @@ mod tests {
 
     #[test]
     fn presets_expand_and_explicit_keys_win() {
-        let presets = Presets::new(HashMap::from([(
-            "thumb".to_owned(),
-            "w=200&h=200&fit=cover&q=70".to_owned(),
-        )]))
-        .unwrap();
+        let presets =
+            Presets::new(HashMap::from([("thumb".to_owned(), "w=200&h=200&fit=cover&q=70".to_owned())])).unwrap();
         let spec = Spec::parse("preset=thumb&q=90", &presets).unwrap();
-        assert_eq!(
-            (spec.width, spec.height, spec.fit, spec.quality),
-            (Some(200), Some(200), Fit::Cover, 90)
-        );
+        assert_eq!((spec.width, spec.height, spec.fit, spec.quality), (Some(200), Some(200), Fit::Cover, 90));
         assert!(Presets::new(HashMap::from([("bad".to_owned(), "w=0".to_owned())])).is_err());
-        assert!(
-            Presets::new(HashMap::from([(
-                "loop".to_owned(),
-                "preset=loop".to_owned()
-            )]))
-            .is_err()
-        );
+        assert!(Presets::new(HashMap::from([("loop".to_owned(), "preset=loop".to_owned())])).is_err());
     }
 
     #[test]
     fn with_format_fixes_auto() {
         let spec = parse("fmt=auto&w=10").unwrap();
-        assert_eq!(
-            spec.with_format(OutputFormat::Webp)
-                .output_format(OutputFormat::Jpeg),
-            OutputFormat::Webp
-        );
-        assert_eq!(
-            parse("w=10").unwrap().output_format(OutputFormat::Png),
-            OutputFormat::Png
-        );
+        assert_eq!(spec.with_format(OutputFormat::Webp).output_format(OutputFormat::Jpeg), OutputFormat::Webp);
+        assert_eq!(parse("w=10").unwrap().output_format(OutputFormat::Png), OutputFormat::Png);
     }
 }

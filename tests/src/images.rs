@@ -1,0 +1,68 @@
+//! Valid images made in memory, with known content, for tests that check what comes out.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+
+/// A smooth colourful pattern with some detail, like a photo at a distance.
+pub fn pattern(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| {
+        let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+        let r = 128.0 + 100.0 * (fx * 6.3).sin();
+        let g = 128.0 + 100.0 * (fy * 4.1 + fx).cos();
+        let b = 255.0 * fx * fy;
+        Rgb([r as u8, g as u8, b as u8])
+    })
+}
+
+/// The image's left half red and right half blue, with a green top-left quarter: every
+/// orientation of it is distinguishable.
+pub fn quadrants(width: u32, height: u32) -> RgbImage {
+    RgbImage::from_fn(width, height, |x, y| match (x < width / 2, y < height / 2) {
+        (true, true) => Rgb([0, 200, 0]),
+        (true, false) => Rgb([200, 0, 0]),
+        (false, _) => Rgb([0, 0, 200]),
+    })
+}
+
+pub fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image.write_to(&mut out, format).expect("encoding a generated image");
+    out.into_inner()
+}
+
+pub fn jpeg(image: &RgbImage) -> Vec<u8> {
+    encode(&DynamicImage::ImageRgb8(image.clone()), ImageFormat::Jpeg)
+}
+
+pub fn png(image: &RgbImage) -> Vec<u8> {
+    encode(&DynamicImage::ImageRgb8(image.clone()), ImageFormat::Png)
+}
+
+/// A PNG with an alpha channel: opaque red on the left, transparent on the right.
+pub fn png_with_alpha(width: u32, height: u32) -> Vec<u8> {
+    let image =
+        RgbaImage::from_fn(
+            width,
+            height,
+            |x, _| {
+                if x < width / 2 { Rgba([255, 0, 0, 255]) } else { Rgba([0, 0, 0, 0]) }
+            },
+        );
+    encode(&DynamicImage::ImageRgba8(image), ImageFormat::Png)
+}
+
+/// A JPEG carrying an EXIF APP1 segment whose Orientation tag is `orientation` (1..=8).
+pub fn jpeg_with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
+    let jpeg = jpeg(image);
+    // Big-endian TIFF header, one IFD with one entry: tag 0x0112, SHORT, count 1, value.
+    let mut app1 = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+    app1.extend_from_slice(&orientation.to_be_bytes());
+    app1.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}

@@ -1,0 +1,40 @@
+//! `cargo xtask ci`: every check CI runs, in the order a failure is cheapest to find.
+
+use std::time::Instant;
+
+use crate::run::cargo;
+use crate::{cmd, system};
+
+pub fn run() -> Result<(), String> {
+    let started = Instant::now();
+    let mut timings: Vec<(&str, f64)> = Vec::new();
+    let mut step = |name: &'static str, f: &dyn Fn() -> Result<(), String>| -> Result<(), String> {
+        eprintln!("\n== {name}");
+        let t = Instant::now();
+        let result = f();
+        timings.push((name, t.elapsed().as_secs_f64()));
+        result.map_err(|e| format!("step `{name}` failed: {e}"))
+    };
+    let cargo = cargo();
+    step("system packages", &system::ensure_build_tools)?;
+    step("fmt", &|| cmd::run(&cargo, &["fmt", "--all", "--check"]))?;
+    step("clippy", &|| {
+        cmd::run(&cargo, &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])
+    })?;
+    step("photo corpus", &|| cmd::run("bash", &["benches/corpus.sh"]))?;
+    step("tests", &|| {
+        let corpus = cmd::output("bash", &["benches/corpus.sh"])?;
+        cmd::run_with_env(&cargo, &["test", "--workspace", "--all-targets"], &[("PIXELMILL_CORPUS", &corpus)])
+    })?;
+    for script in [".ci/terraform.sh", ".ci/helm.sh"] {
+        if cmd::project_root().join(script).exists() {
+            step(script, &|| cmd::run("bash", &[script]))?;
+        }
+    }
+    eprintln!("\n== summary");
+    for (name, seconds) in &timings {
+        eprintln!("{name:<24} {seconds:>8.1} s");
+    }
+    eprintln!("{:<24} {:>8.1} s", "total", started.elapsed().as_secs_f64());
+    Ok(())
+}
