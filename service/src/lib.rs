@@ -1,4 +1,5 @@
 //! Pixelmill: an image service. See ARCHITECTURE.md for the map of this crate.
 
 pub mod cli;
+pub mod config;
 pub mod engine;

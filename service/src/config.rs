@@ -1,0 +1,283 @@
+//! One typed configuration tree. Values come from, in increasing precedence: the defaults in
+//! this file, an optional TOML file (`--config FILE` or `PIXELMILL_CONFIG`), and `PIXELMILL_*`
+//! environment variables (plus `DATABASE_URL`). `pixelmill.sample.toml` documents every key with
+//! its variable and default; a test keeps the two in step.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::engine::{Limits, Presets, SpecError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. `PIXELMILL_LISTEN`.
+    pub listen: SocketAddr,
+    /// Where the embedded default keeps its SQLite file and blobs. `PIXELMILL_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// Catalog: `postgres://...` or `sqlite://PATH`; empty means SQLite in `data_dir`. `DATABASE_URL`.
+    pub database_url: String,
+    /// Blob store: `s3://bucket/prefix` or `file://PATH`; empty means `data_dir/blobs`. `PIXELMILL_STORAGE`.
+    pub storage: String,
+    /// Endpoint of an S3-compatible server (path-style addressing when set). `PIXELMILL_S3_ENDPOINT`.
+    pub s3_endpoint: String,
+    /// Run migrations at start. `PIXELMILL_MIGRATE_ON_START`.
+    pub migrate_on_start: bool,
+    /// Require an API key for writes. Off is allowed only on a loopback listener. `PIXELMILL_AUTH`.
+    pub auth: bool,
+    /// HMAC-SHA256 key for signed render URLs; empty means no signatures. `PIXELMILL_SIGNING_KEY`.
+    pub signing_key: String,
+    /// Only `preset=` specs are accepted on render routes. `PIXELMILL_PRESETS_ONLY`.
+    pub presets_only: bool,
+    /// Named specs: `[presets] thumb = "w=200&h=200&fit=cover"`. `PIXELMILL_PRESETS` as `name=spec;name=spec`.
+    pub presets: BTreeMap<String, String>,
+    pub limits: LimitsConfig,
+    /// Log format: `json` or `text`. `PIXELMILL_LOG_FORMAT`.
+    pub log_format: String,
+    /// Seconds to drain in-flight requests after SIGTERM. `PIXELMILL_SHUTDOWN_DRAIN_SECONDS`.
+    pub shutdown_drain_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest upload or render body in bytes. `PIXELMILL_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// Largest source image in pixels. `PIXELMILL_MAX_INPUT_PIXELS`.
+    pub max_input_pixels: u64,
+    /// Largest output image in pixels. `PIXELMILL_MAX_OUTPUT_PIXELS`.
+    pub max_output_pixels: u64,
+    /// Renders running at once (0 = one per core). `PIXELMILL_MAX_RENDERS_IN_FLIGHT`.
+    pub max_renders_in_flight: usize,
+    /// Renders allowed to wait for a slot before the service answers 503. `PIXELMILL_RENDER_QUEUE`.
+    pub render_queue: usize,
+    /// Seconds a render may take before the request answers 504. `PIXELMILL_RENDER_TIMEOUT_SECONDS`.
+    pub render_timeout_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("pixelmill-data"),
+            database_url: String::new(),
+            storage: String::new(),
+            s3_endpoint: String::new(),
+            migrate_on_start: true,
+            auth: false,
+            signing_key: String::new(),
+            presets_only: false,
+            presets: BTreeMap::new(),
+            limits: LimitsConfig::default(),
+            log_format: "json".to_owned(),
+            shutdown_drain_seconds: 25,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        let engine = Limits::default();
+        LimitsConfig {
+            max_body_bytes: 25 * 1024 * 1024,
+            max_input_pixels: engine.max_input_pixels,
+            max_output_pixels: engine.max_output_pixels,
+            max_renders_in_flight: 0,
+            render_queue: 32,
+            render_timeout_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("environment variable {name}={value:?}: {message}")]
+    Env { name: String, value: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Preset(#[from] SpecError),
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the environment `env` (a map so tests need not touch
+    /// the process environment).
+    pub fn load(file: Option<&std::path::Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                toml::from_str(&text)
+                    .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                message: e.to_string(),
+            })
+        }
+        for (name, value) in env {
+            match name.as_str() {
+                "PIXELMILL_LISTEN" => self.listen = parse(name, value)?,
+                "PIXELMILL_DATA_DIR" => self.data_dir = PathBuf::from(value),
+                "DATABASE_URL" | "PIXELMILL_DATABASE_URL" => self.database_url = value.clone(),
+                "PIXELMILL_STORAGE" => self.storage = value.clone(),
+                "PIXELMILL_S3_ENDPOINT" => self.s3_endpoint = value.clone(),
+                "PIXELMILL_MIGRATE_ON_START" => self.migrate_on_start = parse(name, value)?,
+                "PIXELMILL_AUTH" => self.auth = parse(name, value)?,
+                "PIXELMILL_SIGNING_KEY" => self.signing_key = value.clone(),
+                "PIXELMILL_PRESETS_ONLY" => self.presets_only = parse(name, value)?,
+                "PIXELMILL_PRESETS" => {
+                    for entry in value.split(';').filter(|e| !e.trim().is_empty()) {
+                        let (preset, spec) = entry.split_once('=').ok_or_else(|| ConfigError::Env {
+                            name: name.clone(),
+                            value: value.clone(),
+                            message: "expected name=spec;name=spec".to_owned(),
+                        })?;
+                        self.presets.insert(preset.trim().to_owned(), spec.trim().to_owned());
+                    }
+                }
+                "PIXELMILL_LOG_FORMAT" => self.log_format = value.clone(),
+                "PIXELMILL_SHUTDOWN_DRAIN_SECONDS" => self.shutdown_drain_seconds = parse(name, value)?,
+                "PIXELMILL_MAX_BODY_BYTES" => self.limits.max_body_bytes = parse(name, value)?,
+                "PIXELMILL_MAX_INPUT_PIXELS" => self.limits.max_input_pixels = parse(name, value)?,
+                "PIXELMILL_MAX_OUTPUT_PIXELS" => self.limits.max_output_pixels = parse(name, value)?,
+                "PIXELMILL_MAX_RENDERS_IN_FLIGHT" => self.limits.max_renders_in_flight = parse(name, value)?,
+                "PIXELMILL_RENDER_QUEUE" => self.limits.render_queue = parse(name, value)?,
+                "PIXELMILL_RENDER_TIMEOUT_SECONDS" => self.limits.render_timeout_seconds = parse(name, value)?,
+                other if other.starts_with("PIXELMILL_") && !KNOWN_ELSEWHERE.contains(&other) => {
+                    return Err(ConfigError::Env {
+                        name: other.to_owned(),
+                        value: value.clone(),
+                        message: "unknown setting (see pixelmill.sample.toml)".to_owned(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.auth && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "auth is off but the listener {} is not loopback; set PIXELMILL_AUTH=true (API keys are required off loopback)",
+                self.listen
+            )));
+        }
+        if !matches!(self.log_format.as_str(), "json" | "text") {
+            return Err(ConfigError::Invalid(format!("log_format must be json or text, got {:?}", self.log_format)));
+        }
+        if self.limits.max_body_bytes == 0 || self.limits.max_input_pixels == 0 || self.limits.max_output_pixels == 0 {
+            return Err(ConfigError::Invalid("limits must be greater than zero".to_owned()));
+        }
+        self.presets()?;
+        Ok(())
+    }
+
+    pub fn presets(&self) -> Result<Presets, SpecError> {
+        Presets::new(self.presets.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    pub fn engine_limits(&self) -> Limits {
+        Limits { max_input_pixels: self.limits.max_input_pixels, max_output_pixels: self.limits.max_output_pixels }
+    }
+
+    pub fn render_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.render_timeout_seconds)
+    }
+}
+
+/// `PIXELMILL_*` variables read by other parts of the program (the CLI), not by this tree.
+const KNOWN_ELSEWHERE: &[&str] = &["PIXELMILL_CONFIG", "PIXELMILL_THREADS"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_loopback_service() {
+        let config = Config::load(None, &HashMap::new()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(!config.auth && config.database_url.is_empty() && config.storage.is_empty());
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pixelmill.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[limits]\nrender_queue = 5\n[presets]\nthumb = \"w=100\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &env(&[("PIXELMILL_RENDER_QUEUE", "7")])).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.limits.render_queue, 7);
+        assert_eq!(config.presets.get("thumb").map(String::as_str), Some("w=100"));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_their_name() {
+        let err = |pairs: &[(&str, &str)]| Config::load(None, &env(pairs)).unwrap_err().to_string();
+        assert!(err(&[("PIXELMILL_LISTEN", "nowhere")]).contains("PIXELMILL_LISTEN"));
+        assert!(err(&[("PIXELMILL_LISTEN", "0.0.0.0:8080")]).contains("not loopback"));
+        assert!(err(&[("PIXELMILL_MAX_BODY_BYTES", "0")]).contains("greater than zero"));
+        assert!(err(&[("PIXELMILL_PRESETS", "bad=w=0")]).contains("preset"));
+        assert!(err(&[("PIXELMILL_TYPO", "1")]).contains("unknown setting"));
+        assert!(Config::load(None, &env(&[("PIXELMILL_LISTEN", "0.0.0.0:8080"), ("PIXELMILL_AUTH", "true")])).is_ok());
+    }
+
+    #[test]
+    fn sample_config_parses_and_names_every_setting() {
+        let sample = include_str!("../../pixelmill.sample.toml");
+        let parsed: Config = toml::from_str(sample).unwrap();
+        assert_eq!(parsed.listen, Config::default().listen);
+        for name in [
+            "PIXELMILL_LISTEN",
+            "PIXELMILL_DATA_DIR",
+            "DATABASE_URL",
+            "PIXELMILL_STORAGE",
+            "PIXELMILL_S3_ENDPOINT",
+            "PIXELMILL_MIGRATE_ON_START",
+            "PIXELMILL_AUTH",
+            "PIXELMILL_SIGNING_KEY",
+            "PIXELMILL_PRESETS_ONLY",
+            "PIXELMILL_PRESETS",
+            "PIXELMILL_LOG_FORMAT",
+            "PIXELMILL_SHUTDOWN_DRAIN_SECONDS",
+            "PIXELMILL_MAX_BODY_BYTES",
+            "PIXELMILL_MAX_INPUT_PIXELS",
+            "PIXELMILL_MAX_OUTPUT_PIXELS",
+            "PIXELMILL_MAX_RENDERS_IN_FLIGHT",
+            "PIXELMILL_RENDER_QUEUE",
+            "PIXELMILL_RENDER_TIMEOUT_SECONDS",
+        ] {
+            assert!(sample.contains(name), "pixelmill.sample.toml does not document {name}");
+        }
+    }
+}
