@@ -216,3 +216,22 @@ fn downscaled_photos_match_an_independent_reference() {
         assert!(db > 35.0, "{}: PSNR {db:.1} dB against the reference", path.display());
     }
 }
+
+#[test]
+fn cmyk_jpeg_becomes_the_right_rgb() {
+    // Left half cyan ink, right half magenta ink, stored inverted as Adobe applications do
+    // (libjpeg-turbo writes the Adobe marker for CMYK, which is how readers know).
+    let (width, height) = (64usize, 32usize);
+    let pixels: Vec<u8> = (0..width * height)
+        .flat_map(|i| if i % width < width / 2 { [0, 255, 255, 255] } else { [255, 0, 255, 255] })
+        .collect();
+    let image =
+        turbojpeg::Image { pixels: &pixels[..], width, pitch: width * 4, height, format: turbojpeg::PixelFormat::CMYK };
+    let mut compressor = turbojpeg::Compressor::new().unwrap();
+    compressor.set_quality(95).unwrap();
+    let jpeg = compressor.compress_to_vec(image).unwrap();
+    let out = decode(&render(&jpeg, "fmt=png").unwrap().bytes).to_rgb8();
+    let (cyan, magenta) = (out.get_pixel(8, 16).0, out.get_pixel(56, 16).0);
+    assert!(cyan[0] < 20 && cyan[1] > 235 && cyan[2] > 235, "cyan ink gave {cyan:?}");
+    assert!(magenta[0] > 235 && magenta[1] < 20 && magenta[2] > 235, "magenta ink gave {magenta:?}");
+}
