@@ -1,0 +1,80 @@
+//! Command-line arguments of the subcommands: flags (`--dry-run`), positionals (`<env>`) and
+//! a nested subcommand (`infra plan`), with an error for anything left over.
+
+pub(crate) struct Args {
+    command: &'static str,
+    rest: Vec<String>,
+}
+
+impl Args {
+    pub(crate) fn new(command: &'static str, args: &[String]) -> Args {
+        Args { command, rest: args.to_vec() }
+    }
+
+    /// Whether `--name` was given (anywhere); removes it.
+    pub(crate) fn flag(&mut self, name: &str) -> bool {
+        let before = self.rest.len();
+        self.rest.retain(|arg| arg != name);
+        self.rest.len() != before
+    }
+
+    /// The next argument that is not a flag.
+    pub(crate) fn positional(&mut self, what: &str) -> Result<String, String> {
+        match self.rest.iter().position(|arg| !arg.starts_with("--")) {
+            Some(index) => Ok(self.rest.remove(index)),
+            None => Err(format!("`{}` needs {what}", self.command)),
+        }
+    }
+
+    /// The next positional, which must be one of `choices`.
+    pub(crate) fn subcommand(&mut self, what: &str, choices: &[&str]) -> Result<String, String> {
+        let choice = self.positional(&format!("one of: {}", choices.join(", ")))?;
+        if choices.contains(&choice.as_str()) {
+            Ok(choice)
+        } else {
+            Err(format!("unknown `{what}` subcommand `{choice}`: expected one of {}", choices.join(", ")))
+        }
+    }
+
+    /// Everything not taken yet, as given.
+    pub(crate) fn rest(self) -> Vec<String> {
+        self.rest
+    }
+
+    /// Fails on anything not taken.
+    pub(crate) fn finish(self) -> Result<(), String> {
+        match self.rest.first() {
+            None => Ok(()),
+            Some(extra) => Err(format!("`{}`: unexpected argument `{extra}`", self.command)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Args {
+        Args::new("deploy", &words.iter().map(|word| (*word).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn takes_flags_anywhere_then_positionals_in_order() {
+        let mut parsed = args(&["--dry-run", "staging", "--infra"]);
+        assert!(parsed.flag("--infra"));
+        assert!(parsed.flag("--dry-run"));
+        assert!(!parsed.flag("--yes"));
+        assert_eq!(parsed.positional("<env>").unwrap(), "staging");
+        parsed.finish().unwrap();
+    }
+
+    #[test]
+    fn names_what_is_missing_or_left_over() {
+        assert_eq!(args(&[]).positional("<env>").unwrap_err(), "`deploy` needs <env>");
+        let mut extra = args(&["staging", "--force"]);
+        extra.positional("<env>").unwrap();
+        assert_eq!(extra.finish().unwrap_err(), "`deploy`: unexpected argument `--force`");
+        let error = args(&["frobnicate"]).subcommand("infra", &["plan", "apply"]).unwrap_err();
+        assert_eq!(error, "unknown `infra` subcommand `frobnicate`: expected one of plan, apply");
+    }
+}
