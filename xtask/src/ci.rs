@@ -24,7 +24,14 @@ pub fn run() -> Result<(), String> {
     step("photo corpus", &|| cmd::run("bash", &["benches/corpus.sh"]))?;
     step("tests", &|| {
         let corpus = cmd::output("bash", &["benches/corpus.sh"])?;
-        cmd::run_with_env(&cargo, &["test", "--workspace", "--all-targets"], &[("PIXELMILL_CORPUS", &corpus)])
+        // Real PostgreSQL and Garage for the tests; stopped again whatever the tests did.
+        let services = cmd::output("bash", &[".ci/services.sh", "start"])?;
+        let mut env = service_env(&services);
+        env.push(("PIXELMILL_CORPUS".to_owned(), corpus));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let tests = cmd::run_with_env(&cargo, &["test", "--workspace", "--all-targets"], &env);
+        let stopped = cmd::run("bash", &[".ci/services.sh", "stop"]);
+        tests.and(stopped)
     })?;
     for script in [".ci/terraform.sh", ".ci/helm.sh"] {
         if cmd::project_root().join(script).exists() {
@@ -37,4 +44,23 @@ pub fn run() -> Result<(), String> {
     }
     eprintln!("{:<24} {:>8.1} s", "total", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The `export NAME=value` lines that `.ci/services.sh start` prints.
+fn service_env(exports: &str) -> Vec<(String, String)> {
+    exports
+        .lines()
+        .filter_map(|line| line.strip_prefix("export "))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn service_env_reads_export_lines() {
+        let env = super::service_env("export A=1\nnoise\nexport B=x=y\n");
+        assert_eq!(env, [("A".to_owned(), "1".to_owned()), ("B".to_owned(), "x=y".to_owned())]);
+    }
 }
