@@ -58,7 +58,8 @@ CONF
     sleep 0.2
   done
   [ -n "$node" ] || { echo "garage did not start; see $state/garage.log" >&2; exit 1; }
-  if ! "$garage" -c "$garage_conf" layout show 2>/dev/null | grep -q "$node"; then
+  # A fresh node has layout version 0 and no role; give it one once.
+  if "$garage" -c "$garage_conf" layout show 2>/dev/null | grep -q "layout version: 0$"; then
     "$garage" -c "$garage_conf" layout assign -z dc1 -c 1G "$node" >/dev/null
     "$garage" -c "$garage_conf" layout apply --version 1 >/dev/null
   fi
@@ -82,7 +83,9 @@ case "${1:-}" in
     ;;
   stop)
     if [ -f "$state/garage.pid" ]; then
-      kill "$(cat "$state/garage.pid")" 2>/dev/null || true
+      pid=$(cat "$state/garage.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       rm -f "$state/garage.pid"
     fi
     if [ -f "$state/postgres.started" ]; then

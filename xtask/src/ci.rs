@@ -25,7 +25,14 @@ pub fn run() -> Result<(), String> {
     step("tests", &|| {
         let corpus = cmd::output("bash", &["benches/corpus.sh"])?;
         // Real PostgreSQL and Garage for the tests; stopped again whatever the tests did.
-        let services = cmd::output("bash", &[".ci/services.sh", "start"])?;
+        let services = match cmd::output("bash", &[".ci/services.sh", "start"]) {
+            Ok(exports) => exports,
+            Err(error) => {
+                // Stop whatever did start before the failure.
+                let _ = cmd::run("bash", &[".ci/services.sh", "stop"]);
+                return Err(error);
+            }
+        };
         let mut env = service_env(&services);
         env.push(("PIXELMILL_CORPUS".to_owned(), corpus));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
