@@ -52,12 +52,15 @@ CONF
     nohup "$garage" -c "$garage_conf" server > "$state/garage.log" 2>&1 &
     echo $! > "$state/garage.pid"
   fi
-  local node=""
-  for _ in $(seq 100); do
-    node=$("$garage" -c "$garage_conf" node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$node" ] && break
+  # `node id` reads a key file; `status` needs the server itself to answer.
+  local ready=""
+  for _ in $(seq 150); do
+    "$garage" -c "$garage_conf" status >/dev/null 2>&1 && ready=yes && break
     sleep 0.2
   done
-  [ -n "$node" ] || { echo "garage did not start; see $state/garage.log" >&2; exit 1; }
+  [ -n "$ready" ] || { echo "garage did not start; see $state/garage.log" >&2; exit 1; }
+  local node
+  node=$("$garage" -c "$garage_conf" node id -q 2>/dev/null | cut -d@ -f1)
   # A fresh node has layout version 0 and no role; give it one once.
   if "$garage" -c "$garage_conf" layout show 2>/dev/null | grep -q "layout version: 0$"; then
     "$garage" -c "$garage_conf" layout assign -z dc1 -c 1G "$node" >/dev/null
