@@ -440,7 +440,7 @@ def test_config_map_holds_the_service_config():
     assert data["PIXELMILL_LISTEN"] == "0.0.0.0:8080"
     assert data["PIXELMILL_STORAGE"] == "s3://pixelmill-ci/images"
     assert data["PIXELMILL_S3_ENDPOINT"] == "http://garage.storage.svc:3900"
-    assert data["PIXELMILL_LOG_FORMAT"] == "json" and data["PIXELMILL_TMP_DIR"] == "/tmp"
+    assert data["PIXELMILL_LOG_FORMAT"] == "json" and data["PIXELMILL_AUTH"] == "true"
     assert data["RUST_LOG"] == "info"
     assert all(isinstance(v, str) for v in data.values()), data
     # On AWS the endpoint is not set at all rather than set empty.
@@ -678,6 +678,22 @@ def test_app_of_apps_covers_every_environment():
             assert (group, doc["kind"]) in allowed, (env, group, doc["kind"])
 
 
+def test_every_setting_the_chart_passes_is_one_the_service_knows():
+    # The service refuses unknown PIXELMILL_* variables at start; pixelmill.sample.toml names every
+    # setting it knows (a Rust test keeps it complete).
+    sample = (REPO / "pixelmill.sample.toml").read_text()
+    docs = render(CI / "ingress-off-values.yaml")
+    names = set(one(docs, "ConfigMap", "pixelmill")["data"])
+    for doc in docs:
+        if doc.get("kind") == "Job":
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                names.update(e["name"] for e in container.get("env", []))
+    settings = sorted(n for n in names if n.startswith("PIXELMILL_"))
+    assert settings, names
+    for name in settings:
+        assert name in sample, f"{name} is not a setting of the service"
+
+
 def main() -> int:
     tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
     passed = failed = 0
@@ -697,3 +713,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -1,5 +1,7 @@
 //! The `pixelmill` command line. Each subcommand is a struct with a `run` method.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -8,8 +10,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rayon::prelude::*;
 
+use crate::catalog::{ApiKeyRow, Catalog};
+use crate::config::Config;
 use crate::engine::spec::FormatRequest;
 use crate::engine::{self, Limits, Presets, Spec};
+use crate::store::BlobStore;
+use crate::{http, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(name = "pixelmill", version, about = "Pixelmill: upload, resize, crop and convert images")]
@@ -20,14 +26,198 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Serve(ServeCommand),
     Render(RenderCommand),
+    Migrate(ConfigArgs),
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    Gc(GcCommand),
 }
 
 impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
             Command::Render(command) => command.run(),
+            Command::Serve(command) => block_on(command.config.clone(), |config| command.run(config)),
+            Command::Migrate(args) => block_on(args, migrate),
+            Command::Keys(command) => block_on(command.config().clone(), |config| command.run(config)),
+            Command::Gc(command) => block_on(command.config.clone(), |config| command.run(config)),
         }
+    }
+}
+
+/// Where the configuration comes from: defaults, then this file, then `PIXELMILL_*` variables.
+#[derive(Debug, Clone, clap::Args)]
+struct ConfigArgs {
+    /// A TOML config file (see pixelmill.sample.toml).
+    #[arg(long, env = "PIXELMILL_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// Loads the configuration and runs `work` on a tokio runtime; errors print their whole chain.
+fn block_on<F, Fut>(args: ConfigArgs, work: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config = match Config::load(args.config.as_deref(), &env) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("pixelmill: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("pixelmill: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "exiting");
+            eprintln!("pixelmill: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serve the HTTP API until SIGTERM or Ctrl-C, then drain.
+#[derive(Debug, Parser)]
+struct ServeCommand {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+impl ServeCommand {
+    async fn run(&self, config: Config) -> anyhow::Result<()> {
+        telemetry::init_logs(&config.log_format);
+        let application = http::Application::build(config).await?;
+        application.run(http::shutdown_signal()).await
+    }
+}
+
+/// Run the catalog's migrations (also run at start unless `migrate_on_start` is off).
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let catalog = Catalog::connect(&config.database_url, &config.data_dir).await?;
+    catalog.migrate().await?;
+    println!("migrations applied to the {} catalog", catalog.backend());
+    Ok(())
+}
+
+/// Manage the API keys that writes need.
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it; only its hash is stored, so it is shown this once.
+    Create {
+        /// Who or what the key is for.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List keys (ids and names; never the keys).
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Revoke a key by id; writes with it are refused from now on.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+impl KeysCommand {
+    fn config(&self) -> &ConfigArgs {
+        match self {
+            KeysCommand::Create { config, .. } | KeysCommand::List { config } | KeysCommand::Revoke { config, .. } => {
+                config
+            }
+        }
+    }
+
+    async fn run(&self, config: Config) -> anyhow::Result<()> {
+        let catalog = Catalog::connect(&config.database_url, &config.data_dir).await?;
+        if config.migrate_on_start {
+            catalog.migrate().await?;
+        }
+        let now = crate::catalog::now_ms();
+        match self {
+            KeysCommand::Create { name, .. } => {
+                let key = http::auth::generate_api_key().context("no randomness from the OS")?;
+                let row = ApiKeyRow {
+                    id: uuid::Uuid::now_v7().simple().to_string(),
+                    name: name.clone(),
+                    key_hash: http::auth::hash_api_key(&key),
+                    created_at_ms: now,
+                    revoked_at_ms: None,
+                };
+                catalog.insert_api_key(&row).await?;
+                eprintln!("created key {} ({name}); it is shown once:", row.id);
+                println!("{key}");
+            }
+            KeysCommand::List { .. } => {
+                println!("{:<32}  {:<8}  name", "id", "state");
+                for key in catalog.list_api_keys().await? {
+                    let state = if key.revoked_at_ms.is_some() { "revoked" } else { "active" };
+                    println!("{:<32}  {state:<8}  {}", key.id, key.name);
+                }
+            }
+            KeysCommand::Revoke { id, .. } => {
+                if !catalog.revoke_api_key(id, now).await? {
+                    anyhow::bail!("no key with id {id}");
+                }
+                println!("revoked {id}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Remove blobs that no catalog row references and that are older than the grace period
+/// (left by a crash between writing a blob and its row). Nothing else is removed.
+#[derive(Debug, Parser)]
+struct GcCommand {
+    /// Only blobs at least this old are candidates, so uploads in progress are never touched.
+    #[arg(long, default_value_t = 24)]
+    grace_hours: u64,
+    /// Print what would be removed, remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+impl GcCommand {
+    async fn run(&self, config: Config) -> anyhow::Result<()> {
+        let catalog = Catalog::connect(&config.database_url, &config.data_dir).await?;
+        let store = BlobStore::open(&config.storage, &config.s3_endpoint, &config.data_dir).await?;
+        let grace = std::time::Duration::from_secs(self.grace_hours * 3600);
+        let (mut examined, mut removed) = (0usize, 0usize);
+        for prefix in ["originals/", "variants/"] {
+            for blob in store.list(prefix).await? {
+                examined += 1;
+                let old_enough = blob.modified.elapsed().is_ok_and(|age| age >= grace);
+                if !old_enough || catalog.blob_is_referenced(blob.key.as_str()).await? {
+                    continue;
+                }
+                removed += 1;
+                if self.dry_run {
+                    println!("would remove {}", blob.key);
+                } else {
+                    store.delete(&blob.key).await?;
+                    println!("removed {}", blob.key);
+                }
+            }
+        }
+        let verb = if self.dry_run { "would remove" } else { "removed" };
+        println!("gc: examined {examined} blobs, {verb} {removed}");
+        Ok(())
     }
 }
 

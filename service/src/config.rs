@@ -57,6 +57,11 @@ pub struct LimitsConfig {
     pub render_queue: usize,
     /// Seconds a render may take before the request answers 504. `PIXELMILL_RENDER_TIMEOUT_SECONDS`.
     pub render_timeout_seconds: u64,
+    /// Writes (uploads, deletes, stateless renders) per second per API key, or per client address
+    /// when auth is off; past it 429. 0 turns the limit off. `PIXELMILL_WRITES_PER_SECOND`.
+    pub writes_per_second: f64,
+    /// Writes a client may make at once before the rate applies. `PIXELMILL_WRITE_BURST`.
+    pub write_burst: u32,
 }
 
 impl Default for Config {
@@ -89,6 +94,8 @@ impl Default for LimitsConfig {
             max_renders_in_flight: 0,
             render_queue: 32,
             render_timeout_seconds: 30,
+            writes_per_second: 20.0,
+            write_burst: 40,
         }
     }
 }
@@ -165,6 +172,8 @@ impl Config {
                 "PIXELMILL_MAX_RENDERS_IN_FLIGHT" => self.limits.max_renders_in_flight = parse(name, value)?,
                 "PIXELMILL_RENDER_QUEUE" => self.limits.render_queue = parse(name, value)?,
                 "PIXELMILL_RENDER_TIMEOUT_SECONDS" => self.limits.render_timeout_seconds = parse(name, value)?,
+                "PIXELMILL_WRITES_PER_SECOND" => self.limits.writes_per_second = parse(name, value)?,
+                "PIXELMILL_WRITE_BURST" => self.limits.write_burst = parse(name, value)?,
                 other if other.starts_with("PIXELMILL_") && !KNOWN_ELSEWHERE.contains(&other) => {
                     return Err(ConfigError::Env {
                         name: other.to_owned(),
@@ -190,6 +199,12 @@ impl Config {
         }
         if self.limits.max_body_bytes == 0 || self.limits.max_input_pixels == 0 || self.limits.max_output_pixels == 0 {
             return Err(ConfigError::Invalid("limits must be greater than zero".to_owned()));
+        }
+        if !self.limits.writes_per_second.is_finite() || self.limits.writes_per_second < 0.0 {
+            return Err(ConfigError::Invalid("writes_per_second must be 0 (off) or positive".to_owned()));
+        }
+        if self.limits.render_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid("render_timeout_seconds must be greater than zero".to_owned()));
         }
         self.presets()?;
         Ok(())

@@ -4,3 +4,4 @@
 pub mod binaries;
 pub mod hostile;
 pub mod images;
+pub mod services;

@@ -87,6 +87,17 @@ pub fn inspect(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> 
     Ok(ImageInfo { format: probe.format, width, height })
 }
 
+/// Reads format and displayed size, and decodes the pixels to prove the file is whole, at the
+/// smallest scale the decoder offers (a JPEG or WebP at 1/8 costs a fraction of a full decode,
+/// yet still reads every byte of entropy-coded data, so truncation is found).
+pub fn validate(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> {
+    let probe = decode::probe(input, limits.max_input_pixels)?;
+    let shrink = if decode::can_shrink_on_load(&probe) { decode::SHRINK_FACTORS[0] } else { 1 };
+    decode::decode(input, &probe, shrink)?;
+    let (width, height) = oriented(&probe);
+    Ok(ImageInfo { format: probe.format, width, height })
+}
+
 fn oriented(probe: &decode::Probe) -> (u32, u32) {
     if swaps_axes(probe.metadata.orientation()) { (probe.height, probe.width) } else { (probe.width, probe.height) }
 }

@@ -83,6 +83,21 @@ pub enum BlobStore {
 }
 
 impl BlobStore {
+    /// The store a `storage` setting names: `s3://bucket/prefix` (with `s3_endpoint` for an
+    /// S3-compatible server), `file://PATH`, or empty for `<data_dir>/blobs`.
+    pub async fn open(storage: &str, s3_endpoint: &str, data_dir: &std::path::Path) -> Result<BlobStore, StoreError> {
+        if storage.starts_with("s3://") {
+            let location = S3Location::parse(storage)?;
+            Ok(BlobStore::S3(S3Store::connect(location, s3_endpoint).await))
+        } else if let Some(path) = storage.strip_prefix("file://") {
+            Ok(BlobStore::Local(LocalStore::open(path).await?))
+        } else if storage.is_empty() {
+            Ok(BlobStore::Local(LocalStore::open(data_dir.join("blobs")).await?))
+        } else {
+            Err(StoreError::Config(format!("storage {storage:?} is neither s3://bucket/prefix nor file://PATH")))
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             BlobStore::Local(_) => "local",

@@ -1,0 +1,329 @@
+//! The HTTP service: the router, its shared state, the middleware every request passes through,
+//! and the [`Application`] that binds a listener and drains on shutdown.
+//!
+//! Vocabulary: a *route* is the template a request matched (`/v1/images/{id}/render`), the label
+//! of every HTTP metric, so that metric cardinality stays bounded whatever the paths.
+//!
+//! Architecture invariant: only this module knows HTTP types; handlers turn them into engine,
+//! catalog and store calls and back.
+
+pub mod auth;
+pub mod error;
+// utoipa's expansion of `params(SomeParams)` qualifies the type in a way this lint flags.
+#[allow(unused_qualifications)]
+mod images;
+mod openapi;
+#[allow(unused_qualifications)]
+mod render;
+mod system;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use self::error::{ApiError, InternalCause};
+use self::render::RenderedVariant;
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::engine::{Limits, Presets};
+use crate::processing::{RenderPool, SingleFlight};
+use crate::store::BlobStore;
+use crate::telemetry;
+
+pub use self::openapi::openapi;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    config: Config,
+    presets: Presets,
+    engine_limits: Limits,
+    catalog: Catalog,
+    store: BlobStore,
+    pool: RenderPool,
+    flights: SingleFlight<Result<Arc<RenderedVariant>, ApiError>>,
+    write_limiter: RateLimiter,
+    metrics: PrometheusHandle,
+    draining: AtomicBool,
+}
+
+impl AppState {
+    /// Connects the catalog (running migrations when configured to) and the store.
+    pub async fn build(config: Config) -> anyhow::Result<AppState> {
+        let catalog = Catalog::connect(&config.database_url, &config.data_dir).await.context("catalog")?;
+        if config.migrate_on_start {
+            catalog.migrate().await.context("migrations")?;
+        }
+        let store =
+            BlobStore::open(&config.storage, &config.s3_endpoint, &config.data_dir).await.context("blob store")?;
+        let limits = &config.limits;
+        let pool = RenderPool::new(limits.max_renders_in_flight, limits.render_queue, config.render_timeout())?;
+        let write_limiter = RateLimiter::new(limits.writes_per_second, limits.write_burst);
+        Ok(AppState(Arc::new(Shared {
+            presets: config.presets()?,
+            engine_limits: config.engine_limits(),
+            catalog,
+            store,
+            pool,
+            flights: SingleFlight::default(),
+            write_limiter,
+            metrics: telemetry::metrics(),
+            draining: AtomicBool::new(false),
+            config,
+        })))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.0.catalog
+    }
+
+    pub fn store(&self) -> &BlobStore {
+        &self.0.store
+    }
+
+    fn presets(&self) -> &Presets {
+        &self.0.presets
+    }
+
+    fn engine_limits(&self) -> Limits {
+        self.0.engine_limits
+    }
+
+    fn pool(&self) -> &RenderPool {
+        &self.0.pool
+    }
+
+    fn signing_key(&self) -> Option<&[u8]> {
+        let key = self.0.config.signing_key.as_bytes();
+        (!key.is_empty()).then_some(key)
+    }
+
+    fn is_draining(&self) -> bool {
+        self.0.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// The whole API. Tests drive it with `tower::ServiceExt::oneshot`, without a socket.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config().limits.max_body_bytes;
+    Router::new()
+        .route("/v1/images", post(images::upload).get(images::list))
+        .route("/v1/images/{id}", get(images::metadata).delete(images::delete))
+        .route("/v1/images/{id}/original", get(images::original))
+        .route("/v1/images/{id}/render", get(render::render_image))
+        .route("/v1/render", post(render::render_body))
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi_json))
+        .route("/docs", get(system::docs))
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not take that method")
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
+/// Counts, times and logs every request, and gives it a request id (`x-request-id`, kept from
+/// the client when it is a plausible id).
+async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let method = request.method().as_str().to_owned();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+
+    let mut response = next.run(request).await;
+
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::counter!(telemetry::HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!(telemetry::HTTP_DURATION, "route" => route.clone()).record(elapsed.as_secs_f64());
+    let cache = response.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if let Some(InternalCause(cause)) = response.extensions_mut().remove::<InternalCause>() {
+        tracing::error!(request_id, method, route, status, latency_ms, cache, cause, "request failed");
+    } else if matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(request_id, method, route, status, latency_ms, "probe");
+    } else {
+        tracing::info!(request_id, method, route, status, latency_ms, cache, "request");
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// A write the caller may make: the API key checked (when auth is on) and the client's write
+/// rate within its limit. Handlers of writes take it as an argument.
+pub struct WriteAccess;
+
+impl FromRequestParts<AppState> for WriteAccess {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<WriteAccess, Response> {
+        let client = auth::require_api_key(state, &parts.headers).await.map_err(IntoResponse::into_response)?;
+        // Without keys, the client is its address; behind a proxy, all clients share its address.
+        let client = client.unwrap_or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string())
+        });
+        state.0.write_limiter.check(&client).map_err(|retry| ApiError::rate_limited(retry).into_response())?;
+        Ok(WriteAccess)
+    }
+}
+
+/// Token buckets per client: `per_second` tokens flow in, up to `burst`; a write takes one.
+struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// A rate of 0 turns limiting off.
+    fn new(per_second: f64, burst: u32) -> RateLimiter {
+        RateLimiter { per_second, burst: f64::from(burst.max(1)), buckets: Mutex::default() }
+    }
+
+    /// `Err(seconds to wait)` when `client` is out of tokens.
+    fn check(&self, client: &str) -> Result<(), u64> {
+        if self.per_second <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() > 10_000 {
+            // Forget clients whose buckets have refilled: they are indistinguishable from new ones.
+            let full_after = Duration::from_secs_f64(self.burst / self.per_second);
+            buckets.retain(|_, (_, last)| now.duration_since(*last) < full_after);
+        }
+        let (tokens, last) = buckets.entry(client.to_owned()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.per_second).ceil() as u64)
+        }
+    }
+}
+
+/// A bound listener with its state: `build`, read `local_addr`, then `run`.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let state = AppState::build(config).await?;
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, fails readiness, and waits for
+    /// in-flight requests at most `shutdown_drain_seconds`.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, state } = self;
+        let drain = Duration::from_secs(state.config().shutdown_drain_seconds);
+        let address = listener.local_addr()?;
+        tracing::info!(
+            address = %address,
+            catalog = state.catalog().backend(),
+            store = state.store().backend(),
+            auth = state.config().auth,
+            "listening"
+        );
+        let metrics = state.0.metrics.clone();
+        let upkeep = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let drain_state = state.clone();
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            drain_state.0.draining.store(true, Ordering::Relaxed);
+            tracing::info!(drain_seconds = drain.as_secs(), "shutting down: draining in-flight requests");
+            let _ = stopping.send(true);
+        });
+        let deadline = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(drain).await;
+        };
+        let result = tokio::select! {
+            served = server => served.context("server"),
+            () = deadline => {
+                tracing::warn!("drain deadline reached with requests still in flight");
+                Ok(())
+            }
+        };
+        upkeep.abort();
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests;

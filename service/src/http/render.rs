@@ -1,0 +1,325 @@
+//! Renders: variants of stored images, cached, and stateless renders of a request body.
+//!
+//! A *variant* is one image rendered with one canonical spec; its key is the spec's
+//! [`Spec::variant_key`], so `w=300&fmt=webp` and `fmt=webp&w=300` name one variant. Variants are
+//! immutable: their ETag is derived from the image's bytes and the spec, so a conditional request
+//! is answered 304 without touching the store.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::IntoParams;
+
+use super::error::{ApiError, Problem};
+use super::images::{find_image, read_image_body};
+use super::{AppState, WriteAccess, auth};
+use crate::catalog::{ImageRow, VariantRow};
+use crate::engine::format::{Sniffed, sniff};
+use crate::engine::spec::FormatRequest;
+use crate::engine::{self, OutputFormat, Rendered, Spec};
+use crate::store::BlobKey;
+use crate::telemetry;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// A rendered variant, shared by every request coalesced onto its render.
+#[derive(Debug)]
+pub struct RenderedVariant {
+    bytes: Bytes,
+    format: OutputFormat,
+}
+
+/// The render spec, as query parameters (see the spec grammar in the README).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents the spec; `Spec::parse` reads the raw query.
+pub struct SpecParams {
+    /// Width in pixels, 1 to 16384.
+    w: Option<u32>,
+    /// Height in pixels, 1 to 16384.
+    h: Option<u32>,
+    /// `cover`, `contain`, `fill`, `inside` (default) or `outside`.
+    fit: Option<String>,
+    /// `center` (default), `north`, `south`, `east`, `west`, `northeast`, `northwest`, `southeast`,
+    /// `southwest` or `smart`.
+    gravity: Option<String>,
+    /// `x,y,w,h` in source pixels, applied before resizing.
+    crop: Option<String>,
+    /// `0`, `90`, `180` or `270`.
+    rotate: Option<u32>,
+    /// `h` or `v`.
+    flip: Option<String>,
+    /// Gaussian blur sigma, 0.3 to 100.
+    blur: Option<f32>,
+    /// Sharpen sigma, 0.3 to 10.
+    sharpen: Option<f32>,
+    /// Grayscale output.
+    gray: Option<bool>,
+    /// `jpeg`, `png`, `webp`, `avif`, `gif` or `auto` (chosen from `Accept`, with `Vary: Accept`).
+    fmt: Option<String>,
+    /// Quality 1 to 100 (default 80).
+    q: Option<u8>,
+    /// Background for flattening alpha and padding, hex `rrggbb` or `rrggbbaa`.
+    bg: Option<String>,
+    /// Device pixel ratio, 1 to 4.
+    dpr: Option<f32>,
+    /// Allow output larger than the source.
+    enlarge: Option<bool>,
+    /// Progressive JPEG or interlaced PNG.
+    progressive: Option<bool>,
+    /// Lossless WebP.
+    lossless: Option<bool>,
+    /// A named spec from the server's configuration; explicit parameters override it.
+    preset: Option<String>,
+    /// HMAC-SHA256 signature of the URL; required when the server has a signing key.
+    sig: Option<String>,
+}
+
+/// Parses the spec of a render request, without its `sig`, enforcing presets-only.
+fn parse_spec(state: &AppState, query: &str) -> Result<Spec, ApiError> {
+    let without_sig: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("sig=")).collect();
+    if state.config().presets_only {
+        if let Some(pair) = without_sig.iter().find(|p| !p.starts_with("preset=")) {
+            let param = pair.split('=').next().unwrap_or(pair);
+            return Err(ApiError::bad_request(
+                "presets-only",
+                "this server renders only named presets: use `preset=NAME`",
+            )
+            .with_param(param.to_owned()));
+        }
+        if without_sig.is_empty() {
+            return Err(ApiError::bad_request(
+                "presets-only",
+                "this server renders only named presets: use `preset=NAME`",
+            )
+            .with_param("preset"));
+        }
+    }
+    Ok(Spec::parse(&without_sig.join("&"), state.presets())?)
+}
+
+/// Resolves `fmt=auto` from `Accept`: WebP when accepted (AVIF compresses better but encodes an
+/// order of magnitude slower), then AVIF, else JPEG for JPEG sources and PNG for the rest.
+/// Returns the spec and whether the response varies by `Accept`.
+fn negotiate(spec: Spec, headers: &HeaderMap, source: OutputFormat) -> (Spec, bool) {
+    if spec.format != Some(FormatRequest::Auto) {
+        return (spec, false);
+    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accepts = |mime: &str| {
+        accept.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let matches = parts.next().is_some_and(|m| m.eq_ignore_ascii_case(mime));
+            let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0));
+            matches && !refused
+        })
+    };
+    let chosen = if accepts("image/webp") {
+        OutputFormat::Webp
+    } else if accepts("image/avif") {
+        OutputFormat::Avif
+    } else if source == OutputFormat::Jpeg {
+        OutputFormat::Jpeg
+    } else {
+        OutputFormat::Png
+    };
+    (spec.with_format(chosen), true)
+}
+
+pub(super) fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|value| {
+        value.split(',').map(str::trim).any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+    })
+}
+
+pub(super) fn not_modified(etag: &str, vary: bool) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    set_cache_headers(response.headers_mut(), etag, vary);
+    response
+}
+
+fn set_cache_headers(headers: &mut HeaderMap, etag: &str, vary: bool) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    if vary {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    }
+}
+
+pub(super) fn immutable_response(
+    bytes: Bytes,
+    mime: &'static str,
+    etag: &str,
+    cache: Option<&'static str>,
+    vary: bool,
+) -> Response {
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    set_cache_headers(headers, etag, vary);
+    if let Some(cache) = cache {
+        headers.insert("x-cache", HeaderValue::from_static(cache));
+    }
+    response
+}
+
+fn record_stages(rendered: &Rendered) {
+    let stages = [
+        ("decode", rendered.timings.decode),
+        ("transform", rendered.timings.transform),
+        ("encode", rendered.timings.encode),
+    ];
+    for (stage, took) in stages {
+        metrics::histogram!(telemetry::RENDER_DURATION, "stage" => stage).record(took.as_secs_f64());
+    }
+}
+
+/// A variant of a stored image.
+///
+/// Rendered once, then served from the variant cache (`X-Cache: hit`). Concurrent identical
+/// requests share one render.
+#[utoipa::path(
+    get,
+    path = "/v1/images/{id}/render",
+    tag = "render",
+    params(("id" = String, Path, description = "Image id"), SpecParams),
+    responses(
+        (status = 200, description = "The variant", content_type = "image/*", body = Vec<u8>,
+            headers(("ETag" = String), ("Cache-Control" = String), ("X-Cache" = String, description = "hit or miss"),
+                ("Vary" = String, description = "Accept, when fmt=auto"))),
+        (status = 304, description = "`If-None-Match` matched"),
+        (status = 400, description = "Bad spec; `param` names the parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing or bad signature", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such image", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Output over the pixel limit, or crop outside the image", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded (see Retry-After) or a dependency is down", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The render ran past its time limit", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn render_image(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = query.unwrap_or_default();
+    auth::verify_signature(state.signing_key(), uri.path(), &query)?;
+    let spec = parse_spec(&state, &query)?;
+    let image = find_image(&state, &id).await?;
+    let source = OutputFormat::parse(&image.format).unwrap_or(OutputFormat::Jpeg);
+    let (spec, vary) = negotiate(spec, &headers, source);
+    let variant_key = spec.variant_key();
+    let etag = format!("\"{}-{}\"", &image.sha256[..16.min(image.sha256.len())], variant_key);
+    if matches_etag(&headers, &etag) {
+        return Ok(not_modified(&etag, vary));
+    }
+
+    if let Some(row) = state.catalog().variant(&image.id, &variant_key).await? {
+        let format = OutputFormat::parse(&row.format).unwrap_or(source);
+        // A row whose blob vanished (removed by hand, say) is rendered again below.
+        if let Some(bytes) = state.store().get(&BlobKey::parse(&row.blob_key)?).await? {
+            metrics::counter!(telemetry::VARIANT_CACHE, "result" => "hit").increment(1);
+            return Ok(immutable_response(bytes, format.mime_type(), &etag, Some("hit"), vary));
+        }
+    }
+
+    metrics::counter!(telemetry::VARIANT_CACHE, "result" => "miss").increment(1);
+    let flight = format!("{}/{}", image.id, variant_key);
+    let (result, _leader) =
+        state.0.flights.run(&flight, || render_variant(state.clone(), image, spec, variant_key)).await;
+    let variant = result.unwrap_or_else(|| Err(ApiError::internal("the render task panicked")))?;
+    Ok(immutable_response(variant.bytes.clone(), variant.format.mime_type(), &etag, Some("miss"), vary))
+}
+
+/// Renders a variant and stores it: blob first, then row.
+async fn render_variant(
+    state: AppState,
+    image: ImageRow,
+    spec: Spec,
+    variant_key: String,
+) -> Result<Arc<RenderedVariant>, ApiError> {
+    let original =
+        state.store().get(&BlobKey::original(&image.sha256)?).await?.ok_or_else(|| {
+            ApiError::internal(format!("the original of image {} is missing from the store", image.id))
+        })?;
+    let limits = state.engine_limits();
+    let job_spec = spec.clone();
+    let rendered = state.pool().run(move || engine::render(&original, &job_spec, &limits)).await??;
+    record_stages(&rendered);
+    let blob_key = BlobKey::variant(&image.id, &variant_key, rendered.format.extension())?;
+    let bytes = Bytes::from(rendered.bytes);
+    state.store().put(&blob_key, bytes.clone(), rendered.format.mime_type()).await?;
+    let row = VariantRow {
+        image_id: image.id.clone(),
+        variant_key,
+        spec: spec.canonical(),
+        format: rendered.format.name().to_owned(),
+        width: rendered.width,
+        height: rendered.height,
+        bytes: bytes.len() as u64,
+        blob_key: blob_key.to_string(),
+        created_at_ms: crate::catalog::now_ms(),
+    };
+    if !state.catalog().insert_variant(&row).await? {
+        // The image was deleted while this render ran: leave nothing behind.
+        state.store().delete(&blob_key).await?;
+        return Err(ApiError::not_found("image with this id"));
+    }
+    Ok(Arc::new(RenderedVariant { bytes, format: rendered.format }))
+}
+
+/// Render the request body; nothing is stored.
+#[utoipa::path(
+    post,
+    path = "/v1/render",
+    tag = "render",
+    params(SpecParams),
+    request_body(
+        description = "The image: JPEG, PNG, GIF or WebP, raw or as multipart field `file`",
+        content((Vec<u8> = "image/*"), (Vec<u8> = "multipart/form-data")),
+    ),
+    responses(
+        (status = 200, description = "The rendered image", content_type = "image/*", body = Vec<u8>),
+        (status = 400, description = "Bad spec or empty body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the byte limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a format Pixelmill reads", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Corrupt, or over a pixel limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Write rate exceeded", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The render ran past its time limit", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = [])),
+)]
+pub async fn render_body(
+    State(state): State<AppState>,
+    _access: WriteAccess,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let spec = parse_spec(&state, &query.unwrap_or_default())?;
+    let headers = request.headers().clone();
+    let body = read_image_body(&state, request).await?;
+    let source = match sniff(&body) {
+        Sniffed::Supported(format) => format.as_output(),
+        _ => OutputFormat::Jpeg,
+    };
+    let (spec, vary) = negotiate(spec, &headers, source);
+    let limits = state.engine_limits();
+    let rendered = state.pool().run(move || engine::render(&body, &spec, &limits)).await??;
+    record_stages(&rendered);
+    let mut response = Response::new(Body::from(rendered.bytes));
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.format.mime_type()));
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if vary {
+        response_headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    }
+    Ok(response)
+}

@@ -1,0 +1,217 @@
+//! Handler tests through `router().oneshot(...)`: the embedded default (SQLite and a local
+//! directory in a temporary folder), no socket. The black-box tests in `tests/` run the binary.
+
+use std::io::Cursor;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::response::Response;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::*;
+
+struct TestApp {
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+async fn app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    configure(&mut config);
+    TestApp { state: AppState::build(config).await.unwrap(), _dir: dir }
+}
+
+impl TestApp {
+    async fn send(&self, request: Request<Body>) -> Response {
+        router(self.state.clone()).oneshot(request).await.unwrap()
+    }
+
+    async fn get(&self, uri: &str) -> Response {
+        self.send(Request::get(uri).body(Body::empty()).unwrap()).await
+    }
+
+    async fn upload(&self, bytes: Vec<u8>) -> Response {
+        self.send(
+            Request::post("/v1/images").header(header::CONTENT_TYPE, "image/png").body(Body::from(bytes)).unwrap(),
+        )
+        .await
+    }
+}
+
+async fn json(response: Response) -> Value {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8 ^ seed, y as u8, seed]));
+    let mut out = Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn header_of<'r>(response: &'r Response, name: &str) -> &'r str {
+    response.headers().get(name).map_or("", |v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn upload_dedupes_and_renders_through_the_variant_cache() {
+    let app = app_with(|_| {}).await;
+    let first = app.upload(png(64, 48, 1)).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let image = json(first).await;
+    assert_eq!(
+        (image["width"].as_u64(), image["height"].as_u64(), image["format"].as_str()),
+        (Some(64), Some(48), Some("png"))
+    );
+    let again = app.upload(png(64, 48, 1)).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(json(again).await["id"], image["id"]);
+
+    let id = image["id"].as_str().unwrap();
+    let miss = app.get(&format!("/v1/images/{id}/render?w=32&fmt=webp")).await;
+    assert_eq!(miss.status(), StatusCode::OK);
+    assert_eq!(header_of(&miss, "x-cache"), "miss");
+    assert_eq!(header_of(&miss, "content-type"), "image/webp");
+    assert_eq!(header_of(&miss, "cache-control"), "public, max-age=31536000, immutable");
+    let etag = header_of(&miss, "etag").to_owned();
+
+    // The same spec in another order is the same variant.
+    let hit = app.get(&format!("/v1/images/{id}/render?fmt=webp&w=32")).await;
+    assert_eq!(header_of(&hit, "x-cache"), "hit");
+    assert_eq!(header_of(&hit, "etag"), etag);
+
+    let conditional = Request::get(format!("/v1/images/{id}/render?w=32&fmt=webp"))
+        .header(header::IF_NONE_MATCH, &etag)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(conditional).await.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn client_errors_are_problems_naming_their_cause() {
+    let app = app_with(|config| config.limits.max_body_bytes = 10_000).await;
+    let id = json(app.upload(png(8, 8, 2)).await).await["id"].as_str().unwrap().to_owned();
+
+    let cases = [
+        (app.get(&format!("/v1/images/{id}/render?w=0")).await, StatusCode::BAD_REQUEST, "invalid-spec"),
+        (app.get(&format!("/v1/images/{id}/render?colour=red")).await, StatusCode::BAD_REQUEST, "invalid-spec"),
+        (app.get("/v1/images/00000000000000000000000000000000").await, StatusCode::NOT_FOUND, "not-found"),
+        (app.get("/v1/images/not-an-id/original").await, StatusCode::NOT_FOUND, "not-found"),
+        (app.get("/v1/images?limit=1000").await, StatusCode::BAD_REQUEST, "invalid-query"),
+        (app.get("/nowhere").await, StatusCode::NOT_FOUND, "not-found"),
+        (
+            app.upload(b"just some text, not an image".to_vec()).await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-format",
+        ),
+        (app.upload(png(8, 8, 3)[..60].to_vec()).await, StatusCode::UNPROCESSABLE_ENTITY, "corrupt-image"),
+        (app.upload(Vec::new()).await, StatusCode::BAD_REQUEST, "empty-body"),
+        (app.upload(vec![0; 10_001]).await, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
+    ];
+    for (response, status, code) in cases {
+        assert_eq!(response.status(), status, "{code}");
+        assert_eq!(header_of(&response, "content-type"), "application/problem+json");
+        let problem = json(response).await;
+        assert_eq!(problem["code"], code);
+        assert_eq!(problem["status"], status.as_u16());
+        assert!(!problem["detail"].as_str().unwrap().is_empty());
+    }
+    let bad_width = json(app.get(&format!("/v1/images/{id}/render?w=abc")).await).await;
+    assert_eq!(bad_width["param"], "w");
+}
+
+#[tokio::test]
+async fn writes_need_a_live_key_when_auth_is_on() {
+    let app = app_with(|config| config.auth = true).await;
+    let missing = app.upload(png(8, 8, 5)).await;
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header_of(&missing, "www-authenticate"), "Bearer");
+
+    let key = auth::generate_api_key().unwrap();
+    let row = crate::catalog::ApiKeyRow {
+        id: "k1".to_owned(),
+        name: "test".to_owned(),
+        key_hash: auth::hash_api_key(&key),
+        created_at_ms: 0,
+        revoked_at_ms: None,
+    };
+    app.state.catalog().insert_api_key(&row).await.unwrap();
+    let upload = |key: String| {
+        Request::post("/v1/images")
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::from(png(8, 8, 5)))
+            .unwrap()
+    };
+    assert_eq!(app.send(upload(key.clone())).await.status(), StatusCode::CREATED);
+    assert_eq!(app.send(upload(auth::generate_api_key().unwrap())).await.status(), StatusCode::UNAUTHORIZED);
+    app.state.catalog().revoke_api_key("k1", 1).await.unwrap();
+    assert_eq!(app.send(upload(key)).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn writes_past_the_rate_answer_429_with_retry_after() {
+    let app = app_with(|config| {
+        config.limits.writes_per_second = 0.5;
+        config.limits.write_burst = 2;
+    })
+    .await;
+    assert!(app.upload(png(8, 8, 6)).await.status().is_success());
+    assert!(app.upload(png(8, 8, 7)).await.status().is_success());
+    let limited = app.upload(png(8, 8, 8)).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header_of(&limited, "retry-after"), "2");
+    // Reads are not writes.
+    assert_eq!(app.get("/v1/images").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = app_with(|_| {}).await;
+    let document = json(app.get("/openapi.json").await).await;
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = document["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/images", "post"),
+        ("/v1/images", "get"),
+        ("/v1/images/{id}", "get"),
+        ("/v1/images/{id}", "delete"),
+        ("/v1/images/{id}/original", "get"),
+        ("/v1/images/{id}/render", "get"),
+        ("/v1/render", "post"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+        ("/docs", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path}");
+    }
+    let render = &paths["/v1/images/{id}/render"]["get"];
+    let names: Vec<&str> =
+        render["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for name in ["id", "w", "h", "fit", "fmt", "sig", "preset"] {
+        assert!(names.contains(&name), "render documents `{name}`");
+    }
+    let docs = app.get("/docs").await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = String::from_utf8(axum::body::to_bytes(docs.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("GET /v1/images/{id}/render"));
+}
+
+#[tokio::test]
+async fn presets_only_refuses_free_specs() {
+    let app = app_with(|config| {
+        config.presets_only = true;
+        config.presets.insert("thumb".to_owned(), "w=16&h=16&fit=cover".to_owned());
+    })
+    .await;
+    let id = json(app.upload(png(40, 30, 9)).await).await["id"].as_str().unwrap().to_owned();
+    let free = app.get(&format!("/v1/images/{id}/render?w=16")).await;
+    assert_eq!(free.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(free).await["code"], "presets-only");
+    let preset = app.get(&format!("/v1/images/{id}/render?preset=thumb")).await;
+    assert_eq!(preset.status(), StatusCode::OK);
+}

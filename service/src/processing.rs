@@ -1,0 +1,225 @@
+//! Where CPU work runs: the render pool, and the single flight that coalesces identical renders.
+//!
+//! Vocabulary: a *slot* is the right to run a render now (one per render thread by default);
+//! *admission* is the right to run or wait for a slot. Admission is refused at once when every
+//! slot is taken and the queue is full, so overload answers 503 quickly instead of queueing
+//! without bound. A render holds its slot and admission until the CPU work ends, even when the
+//! request that asked for it has given up, so the counts always match the work really running.
+//!
+//! Architecture invariant: tokio's worker threads never run engine code; they await a oneshot
+//! channel that a rayon thread completes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::telemetry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    #[error("every render slot is busy and the queue is full")]
+    Overloaded,
+    #[error("the render did not finish within {0:?}")]
+    TimedOut(Duration),
+    #[error("the render thread stopped without an answer")]
+    Lost,
+}
+
+/// A rayon pool with bounded admission.
+#[derive(Debug, Clone)]
+pub struct RenderPool {
+    threads: Arc<rayon::ThreadPool>,
+    admission: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+impl RenderPool {
+    /// `in_flight` renders run at once (0 = one per core); `queue` more may wait for a slot;
+    /// a render that has not finished after `timeout` (waiting included) is answered as timed out.
+    pub fn new(in_flight: usize, queue: usize, timeout: Duration) -> anyhow::Result<RenderPool> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let in_flight = if in_flight == 0 { cores } else { in_flight };
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(cores)
+            .thread_name(|i| format!("pixelmill-render-{i}"))
+            .build()?;
+        Ok(RenderPool {
+            threads: Arc::new(threads),
+            admission: Arc::new(Semaphore::new(in_flight + queue)),
+            slots: Arc::new(Semaphore::new(in_flight)),
+            timeout,
+        })
+    }
+
+    /// Runs `job` on the pool and awaits its result.
+    pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, PoolError> {
+        let Ok(admitted) = self.admission.clone().try_acquire_owned() else {
+            metrics::counter!(telemetry::RENDER_REJECTED, "reason" => "overloaded").increment(1);
+            return Err(PoolError::Overloaded);
+        };
+        let work = async {
+            let slot = self.slots.clone().acquire_owned().await.map_err(|_| PoolError::Lost)?;
+            let (sender, receiver) = oneshot::channel();
+            self.threads.spawn(move || {
+                let gauge = metrics::gauge!(telemetry::RENDERS_IN_FLIGHT);
+                gauge.increment(1.0);
+                let result = job();
+                gauge.decrement(1.0);
+                drop((slot, admitted));
+                // The receiver is gone when the request timed out or was cancelled.
+                let _ = sender.send(result);
+            });
+            receiver.await.map_err(|_| PoolError::Lost)
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                metrics::counter!(telemetry::RENDER_REJECTED, "reason" => "timeout").increment(1);
+                Err(PoolError::TimedOut(self.timeout))
+            }
+        }
+    }
+}
+
+/// Coalesces concurrent calls with one key into one run of the work. The work runs in its own
+/// task, so a caller that goes away does not cancel it for the others; it leaves the map when
+/// it ends, so a later call starts afresh (and by then usually finds the result cached).
+pub struct SingleFlight<T: Clone> {
+    flights: Arc<Mutex<HashMap<String, Flight<T>>>>,
+}
+
+/// One run under way; `None` if its work panicked.
+type Flight<T> = Shared<BoxFuture<'static, Option<T>>>;
+
+impl<T: Clone> Default for SingleFlight<T> {
+    fn default() -> Self {
+        SingleFlight { flights: Arc::new(Mutex::new(HashMap::new())) }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
+    /// Runs `work` unless a run for `key` is under way, and returns its result with `true` when
+    /// this call started the run. `None` only if the work panicked.
+    pub async fn run<F>(&self, key: &str, work: impl FnOnce() -> F) -> (Option<T>, bool)
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        let (flight, leader) = {
+            let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+            match flights.get(key) {
+                Some(flight) => (flight.clone(), false),
+                None => {
+                    let task = tokio::spawn(work());
+                    let map = Arc::clone(&self.flights);
+                    let owned_key = key.to_owned();
+                    let flight = async move {
+                        let result = task.await.ok();
+                        map.lock().unwrap_or_else(PoisonError::into_inner).remove(&owned_key);
+                        result
+                    }
+                    .boxed()
+                    .shared();
+                    flights.insert(key.to_owned(), flight.clone());
+                    // Drive the flight even if every caller goes away, so the entry is removed.
+                    tokio::spawn(flight.clone());
+                    (flight, true)
+                }
+            }
+        };
+        (flight.await, leader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn overload_is_refused_at_once_and_the_queue_drains() {
+        let pool = RenderPool::new(1, 1, Duration::from_secs(10)).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let hold = Arc::new(Mutex::new(hold));
+        let first = {
+            let pool = pool.clone();
+            let hold = Arc::clone(&hold);
+            tokio::spawn(async move { pool.run(move || hold.lock().unwrap().recv().is_ok()).await })
+        };
+        // Wait until the first job holds the only slot.
+        while pool.slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| 7).await })
+        };
+        while pool.admission.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.run(|| 0).await, Err(PoolError::Overloaded));
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), Ok(true));
+        assert_eq!(queued.await.unwrap(), Ok(7));
+        assert_eq!(pool.run(|| 1).await, Ok(1));
+    }
+
+    #[tokio::test]
+    async fn a_slow_render_times_out_and_keeps_its_slot_until_done() {
+        let pool = RenderPool::new(1, 0, Duration::from_millis(50)).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let result = pool.run(move || hold.recv().is_ok()).await;
+        assert_eq!(result, Err(PoolError::TimedOut(Duration::from_millis(50))));
+        assert_eq!(pool.run(|| 0).await, Err(PoolError::Overloaded), "the slot is still held by the running job");
+        release.send(()).unwrap();
+        while pool.admission.available_permits() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.run(|| 2).await, Ok(2));
+    }
+
+    #[tokio::test]
+    async fn identical_concurrent_calls_run_once() {
+        let flights: Arc<SingleFlight<usize>> = Arc::new(SingleFlight::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (release, wait) = tokio::sync::watch::channel(false);
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let flights = Arc::clone(&flights);
+                let runs = Arc::clone(&runs);
+                let mut wait = wait.clone();
+                tokio::spawn(async move {
+                    flights
+                        .run("same", move || async move {
+                            let _ = wait.wait_for(|go| *go).await;
+                            runs.fetch_add(1, Ordering::SeqCst) + 40
+                        })
+                        .await
+                })
+            })
+            .collect();
+        while flights.flights.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // Give every caller the chance to join before the work ends.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        release.send(true).unwrap();
+        let mut leaders = 0;
+        for caller in callers {
+            let (value, leader) = caller.await.unwrap();
+            assert_eq!(value, Some(40));
+            leaders += usize::from(leader);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(leaders, 1);
+        assert!(flights.flights.lock().unwrap().is_empty(), "a finished flight leaves the map");
+    }
+}

@@ -1,0 +1,560 @@
+//! Black-box tests of `pixelmill serve`: the built binary on port 0, driven over HTTP, once on the
+//! embedded default (SQLite and a local directory) and once on PostgreSQL and a real S3 server
+//! (Garage). `cargo xtask ci` starts both services and sets PIXELMILL_TEST_DATABASE_URL,
+//! PIXELMILL_TEST_S3_URL, PIXELMILL_TEST_S3_ENDPOINT and the AWS variables.
+
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use image::GenericImageView;
+use pixelmill_tests::binaries::binary;
+use pixelmill_tests::hostile::{self, Expect};
+use pixelmill_tests::images::{jpeg, jpeg_with_orientation, pattern, png, png_with_alpha};
+use pixelmill_tests::services::{Database, service_env};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Embedded,
+    PostgresAndS3,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    env: Vec<(String, String)>,
+    logs: Arc<Mutex<Vec<String>>>,
+    data_dir: tempfile::TempDir,
+    database: Option<Database>,
+    client: reqwest::Client,
+}
+
+/// The binary, without this process's `PIXELMILL_*` variables (the tests' own, which the
+/// service would refuse as unknown settings, and any config file).
+fn pixelmill() -> Command {
+    let mut command = Command::new(binary("pixelmill"));
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("PIXELMILL_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Starts the server with the backend's settings plus `extra`, and waits for its `listening` log.
+async fn spawn_app(backend: Backend, extra: &[(&str, &str)]) -> Server {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut env: Vec<(String, String)> = vec![
+        ("PIXELMILL_LISTEN".into(), "127.0.0.1:0".into()),
+        ("PIXELMILL_DATA_DIR".into(), data_dir.path().display().to_string()),
+        ("PIXELMILL_LOG_FORMAT".into(), "json".into()),
+        ("PIXELMILL_SHUTDOWN_DRAIN_SECONDS".into(), "20".into()),
+    ];
+    let mut database = None;
+    if backend == Backend::PostgresAndS3 {
+        let db = Database::create().await;
+        env.push(("DATABASE_URL".into(), db.url()));
+        let bucket = service_env("PIXELMILL_TEST_S3_URL");
+        env.push(("PIXELMILL_STORAGE".into(), format!("{bucket}/http-{}", uuid::Uuid::new_v4().simple())));
+        env.push(("PIXELMILL_S3_ENDPOINT".into(), service_env("PIXELMILL_TEST_S3_ENDPOINT")));
+        database = Some(db);
+    }
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+
+    let mut child = pixelmill()
+        .arg("serve")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (address_tx, address_rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let sink = Arc::clone(&logs);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(entry) = serde_json::from_str::<Value>(&line)
+                && entry["message"] == "listening"
+            {
+                let _ = address_tx.send(entry["address"].as_str().unwrap_or_default().to_owned());
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let address = address_rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("the server did not start; its log: {:?}", logs.lock().unwrap()));
+    Server {
+        child,
+        base: format!("http://{address}"),
+        env,
+        logs,
+        data_dir,
+        database,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+    }
+}
+
+/// A server whose test panicked is killed all the same.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    async fn upload(&self, bytes: Vec<u8>) -> reqwest::Response {
+        self.client.post(self.url("/v1/images")).header("content-type", "image/jpeg").body(bytes).send().await.unwrap()
+    }
+
+    async fn upload_id(&self, bytes: Vec<u8>) -> String {
+        let response = self.upload(bytes).await;
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs another `pixelmill` command with this server's configuration.
+    fn command(&self, args: &[&str]) -> std::process::Output {
+        pixelmill().args(args).envs(self.env.iter().map(|(k, v)| (k, v))).output().unwrap()
+    }
+
+    async fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines().find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(database) = self.database.take() {
+            database.drop_now().await;
+        }
+    }
+}
+
+async fn problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "expected {code}");
+    assert_eq!(response.headers()["content-type"], "application/problem+json", "{code}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code);
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
+fn decoded(bytes: &[u8]) -> image::DynamicImage {
+    image::load_from_memory(bytes).unwrap()
+}
+
+/// Upload, dedupe, list, metadata, original, render (miss, hit, 304, auto, EXIF), stateless
+/// render, delete, health, metrics: the API as a client uses it.
+async fn the_api_end_to_end(backend: Backend) {
+    let server = spawn_app(backend, &[]).await;
+    assert_eq!(server.get("/healthz").await.status(), StatusCode::OK);
+    let ready: Value = server.get("/readyz").await.json().await.unwrap();
+    let expected = if backend == Backend::Embedded { ("sqlite", "local") } else { ("postgres", "s3") };
+    assert_eq!((ready["catalog"].as_str().unwrap(), ready["store"].as_str().unwrap()), expected);
+
+    // Upload raw, then the same bytes again, then another image as multipart.
+    let photo = jpeg(&pattern(640, 480));
+    let created = server.upload(photo.clone()).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let image: Value = created.json().await.unwrap();
+    let id = image["id"].as_str().unwrap().to_owned();
+    assert_eq!((image["width"].as_u64(), image["height"].as_u64()), (Some(640), Some(480)));
+    assert_eq!(image["format"], "jpeg");
+    assert_eq!(image["bytes"].as_u64(), Some(photo.len() as u64));
+    let again = server.upload(photo.clone()).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], image["id"]);
+
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(png_with_alpha(100, 50)).file_name("alpha.png"));
+    let multipart = server.client.post(server.url("/v1/images")).multipart(form).send().await.unwrap();
+    assert_eq!(multipart.status(), StatusCode::CREATED);
+    let alpha_id = multipart.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    // EXIF orientation 6: stored 80x60, displayed 60x80.
+    let rotated_id = server.upload_id(jpeg_with_orientation(&pattern(80, 60), 6)).await;
+    let rotated: Value = server.get(&format!("/v1/images/{rotated_id}")).await.json().await.unwrap();
+    assert_eq!((rotated["width"].as_u64(), rotated["height"].as_u64()), (Some(60), Some(80)));
+    let rendered = server.get(&format!("/v1/images/{rotated_id}/render?w=30&fmt=png")).await.bytes().await.unwrap();
+    assert_eq!(decoded(&rendered).dimensions(), (30, 40));
+
+    // List: newest first, paged by cursor.
+    let first: Value = server.get("/v1/images?limit=2").await.json().await.unwrap();
+    let ids: Vec<&str> = first["images"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [rotated_id.as_str(), alpha_id.as_str()]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second: Value = server.get(&format!("/v1/images?limit=2&cursor={cursor}")).await.json().await.unwrap();
+    assert_eq!(second["images"][0]["id"], image["id"]);
+    assert!(second.get("next_cursor").is_none());
+
+    // Metadata and original.
+    let metadata: Value = server.get(&format!("/v1/images/{id}")).await.json().await.unwrap();
+    assert_eq!(metadata["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(metadata["links"]["original"], format!("/v1/images/{id}/original"));
+    let original = server.get(&format!("/v1/images/{id}/original")).await;
+    assert_eq!(original.headers()["content-type"], "image/jpeg");
+    assert_eq!(original.bytes().await.unwrap().as_ref(), photo.as_slice());
+
+    // Render: miss, hit (keys in another order), 304.
+    let miss = server.get(&format!("/v1/images/{id}/render?w=320&fmt=webp")).await;
+    assert_eq!(miss.status(), StatusCode::OK);
+    assert_eq!(miss.headers()["x-cache"], "miss");
+    assert_eq!(miss.headers()["content-type"], "image/webp");
+    assert_eq!(miss.headers()["cache-control"], "public, max-age=31536000, immutable");
+    let etag = miss.headers()["etag"].to_str().unwrap().to_owned();
+    let miss_bytes = miss.bytes().await.unwrap();
+    assert_eq!(decoded(&miss_bytes).dimensions(), (320, 240));
+    let hit = server.get(&format!("/v1/images/{id}/render?fmt=webp&w=320")).await;
+    assert_eq!(hit.headers()["x-cache"], "hit");
+    assert_eq!(hit.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(hit.bytes().await.unwrap(), miss_bytes);
+    let conditional = server
+        .client
+        .get(server.url(&format!("/v1/images/{id}/render?w=320&fmt=webp")))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conditional.status(), StatusCode::NOT_MODIFIED);
+
+    // fmt=auto: WebP for a browser that takes it, JPEG for a JPEG source otherwise, PNG for alpha.
+    for (accept, source, format) in [
+        ("image/avif,image/webp,*/*", &id, "image/webp"),
+        ("image/avif,*/*", &id, "image/avif"),
+        ("*/*", &id, "image/jpeg"),
+        ("image/webp;q=0,*/*", &alpha_id, "image/png"),
+    ] {
+        let response = server
+            .client
+            .get(server.url(&format!("/v1/images/{source}/render?w=40&fmt=auto")))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{accept}");
+        assert_eq!(response.headers()["content-type"], format, "{accept}");
+        assert_eq!(response.headers()["vary"], "Accept", "{accept}");
+    }
+
+    // Stateless render: nothing stored.
+    let stateless = server
+        .client
+        .post(server.url("/v1/render?w=64&h=64&fit=cover&fmt=png"))
+        .body(photo.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stateless.status(), StatusCode::OK);
+    assert_eq!(decoded(&stateless.bytes().await.unwrap()).dimensions(), (64, 64));
+    let listed: Value = server.get("/v1/images?limit=100").await.json().await.unwrap();
+    assert_eq!(listed["images"].as_array().unwrap().len(), 3);
+
+    // Delete removes the image, its variants and their blobs.
+    let deleted = server.client.delete(server.url(&format!("/v1/images/{id}"))).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    problem(server.get(&format!("/v1/images/{id}")).await, StatusCode::NOT_FOUND, "not-found").await;
+    problem(server.get(&format!("/v1/images/{id}/original")).await, StatusCode::NOT_FOUND, "not-found").await;
+    problem(server.get(&format!("/v1/images/{id}/render?w=320&fmt=webp")).await, StatusCode::NOT_FOUND, "not-found")
+        .await;
+    let gone = server.client.delete(server.url(&format!("/v1/images/{id}"))).send().await.unwrap();
+    problem(gone, StatusCode::NOT_FOUND, "not-found").await;
+    let sha = metadata["sha256"].as_str().unwrap();
+    assert!(!blob_exists(&server, &format!("originals/{sha}")).await, "the original blob is gone");
+    assert!(list_blobs(&server, &format!("variants/{id}/")).await.is_empty(), "the variant blobs are gone");
+    // The same bytes can come back as a new image.
+    assert_eq!(server.upload(photo).await.status(), StatusCode::CREATED);
+
+    // The metrics of DESIGN.md, by their names.
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    for name in [
+        "pixelmill_http_requests_total{",
+        "pixelmill_http_request_duration_seconds_bucket{",
+        "pixelmill_render_duration_seconds_bucket{stage=\"decode\"",
+        "pixelmill_variant_cache_total{result=\"hit\"}",
+        "pixelmill_variant_cache_total{result=\"miss\"}",
+        "pixelmill_renders_in_flight",
+        "pixelmill_store_duration_seconds_bucket{",
+        "pixelmill_catalog_duration_seconds_bucket{",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}");
+    }
+    // A log line per request, with its request id, route, status, latency and cache result.
+    let logged = server.logs.lock().unwrap().clone();
+    assert!(logged.iter().any(|line| {
+        let entry: Value = serde_json::from_str(line).unwrap_or_default();
+        entry["route"] == "/v1/images/{id}/render"
+            && entry["cache"] == "hit"
+            && entry["status"] == 200
+            && entry["request_id"].is_string()
+            && entry["latency_ms"].is_number()
+    }));
+    server.stop().await;
+}
+
+async fn list_blobs(server: &Server, prefix: &str) -> Vec<String> {
+    let store = blob_store(server).await;
+    store.list(prefix).await.unwrap().into_iter().map(|e| e.key.to_string()).collect()
+}
+
+async fn blob_exists(server: &Server, key: &str) -> bool {
+    let store = blob_store(server).await;
+    store.get(&pixelmill::store::BlobKey::parse(key).unwrap()).await.unwrap().is_some()
+}
+
+async fn blob_store(server: &Server) -> pixelmill::store::BlobStore {
+    let setting = |name: &str| server.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    pixelmill::store::BlobStore::open(
+        &setting("PIXELMILL_STORAGE"),
+        &setting("PIXELMILL_S3_ENDPOINT"),
+        server.data_dir.path(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_api_end_to_end_on_the_embedded_default() {
+    the_api_end_to_end(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn the_api_end_to_end_on_postgres_and_s3() {
+    the_api_end_to_end(Backend::PostgresAndS3).await;
+}
+
+/// Every hostile sample is refused with its 4xx and nothing is stored; the server stays up.
+async fn hostile_uploads_are_refused(backend: Backend) {
+    let server =
+        spawn_app(backend, &[("PIXELMILL_MAX_INPUT_PIXELS", "40000000"), ("PIXELMILL_WRITES_PER_SECOND", "0")]).await;
+    for sample in hostile::corpus() {
+        let (status, codes): (StatusCode, &[&str]) = match sample.expect {
+            Expect::Unknown => (StatusCode::UNSUPPORTED_MEDIA_TYPE, &["unsupported-format", "empty-body"]),
+            Expect::Refused => (StatusCode::UNSUPPORTED_MEDIA_TYPE, &["unsupported-format"]),
+            Expect::Corrupt => (StatusCode::UNPROCESSABLE_ENTITY, &["corrupt-image"]),
+            Expect::TooManyPixels => (StatusCode::UNPROCESSABLE_ENTITY, &["too-many-pixels"]),
+        };
+        let response = server.upload(sample.bytes.clone()).await;
+        let got = response.status();
+        let body: Value = response.json().await.unwrap();
+        let code = body["code"].as_str().unwrap_or_default();
+        let empty = sample.bytes.is_empty() && got == StatusCode::BAD_REQUEST && code == "empty-body";
+        assert!(empty || (got == status && codes.contains(&code)), "{}: {got} {body}", sample.name);
+
+        let stateless = server.client.post(server.url("/v1/render?w=50")).body(sample.bytes).send().await.unwrap();
+        assert!(stateless.status().is_client_error(), "{}: stateless {}", sample.name, stateless.status());
+    }
+    let listed: Value = server.get("/v1/images").await.json().await.unwrap();
+    assert!(listed["images"].as_array().unwrap().is_empty(), "nothing hostile was stored");
+    assert!(list_blobs(&server, "originals/").await.is_empty());
+    assert_eq!(server.get("/readyz").await.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_uploads_are_refused_on_the_embedded_default() {
+    hostile_uploads_are_refused(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn hostile_uploads_are_refused_on_postgres_and_s3() {
+    hostile_uploads_are_refused(Backend::PostgresAndS3).await;
+}
+
+/// Eight identical concurrent requests for a new variant make one render.
+async fn identical_renders_run_once(backend: Backend) {
+    let server = spawn_app(backend, &[]).await;
+    let id = server.upload_id(jpeg(&pattern(1600, 1200))).await;
+    let decodes = "pixelmill_render_duration_seconds_count{stage=\"decode\"}";
+    let before = server.metric(decodes).await;
+    let path = format!("/v1/images/{id}/render?w=400&fmt=avif");
+    let requests: Vec<_> = (0..8).map(|_| tokio::spawn(server.client.get(server.url(&path)).send())).collect();
+    let mut bodies = Vec::new();
+    for request in requests {
+        let response = request.await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        bodies.push(response.bytes().await.unwrap());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(server.metric(decodes).await - before, 1.0, "one render for eight requests");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn identical_renders_run_once_on_the_embedded_default() {
+    identical_renders_run_once(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn identical_renders_run_once_on_postgres_and_s3() {
+    identical_renders_run_once(Backend::PostgresAndS3).await;
+}
+
+/// API keys (created, used, revoked with the CLI) and signed render URLs.
+async fn keys_and_signatures(backend: Backend) {
+    let signing_key = "test-signing-key";
+    let server = spawn_app(backend, &[("PIXELMILL_AUTH", "true"), ("PIXELMILL_SIGNING_KEY", signing_key)]).await;
+    let bytes = png(&pattern(120, 80));
+    problem(server.upload(bytes.clone()).await, StatusCode::UNAUTHORIZED, "missing-api-key").await;
+
+    let created = server.command(&["keys", "create", "--name", "ci"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    let with_key = |key: &str| {
+        server
+            .client
+            .post(server.url("/v1/images"))
+            .bearer_auth(key)
+            .header("content-type", "image/png")
+            .body(bytes.clone())
+    };
+    let uploaded = with_key(&key).send().await.unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let id = uploaded.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    problem(with_key("pmk_0000").send().await.unwrap(), StatusCode::UNAUTHORIZED, "invalid-api-key").await;
+
+    // Renders need a signature over the path and the sorted query.
+    let path = format!("/v1/images/{id}/render");
+    problem(server.get(&format!("{path}?w=60")).await, StatusCode::FORBIDDEN, "missing-signature").await;
+    let sig = pixelmill::http::auth::sign(signing_key.as_bytes(), &path, "w=60&fmt=png");
+    let signed = server.get(&format!("{path}?fmt=png&w=60&sig={sig}")).await;
+    assert_eq!(signed.status(), StatusCode::OK);
+    let tampered = server.get(&format!("{path}?fmt=png&w=61&sig={sig}")).await;
+    problem(tampered, StatusCode::FORBIDDEN, "bad-signature").await;
+
+    let listed = server.command(&["keys", "list"]);
+    let listing = String::from_utf8(listed.stdout).unwrap();
+    let key_id = listing.lines().find(|l| l.ends_with(" ci")).unwrap().split_whitespace().next().unwrap().to_owned();
+    assert!(!listing.contains(&key), "keys are never shown again");
+    assert!(server.command(&["keys", "revoke", &key_id]).status.success());
+    problem(with_key(&key).send().await.unwrap(), StatusCode::UNAUTHORIZED, "invalid-api-key").await;
+    assert!(!server.command(&["keys", "revoke", "nosuchkey"]).status.success());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn keys_and_signatures_on_the_embedded_default() {
+    keys_and_signatures(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn keys_and_signatures_on_postgres_and_s3() {
+    keys_and_signatures(Backend::PostgresAndS3).await;
+}
+
+/// Limits: 413 for bodies, 422 for pixels, 503 with Retry-After when the render queue is full,
+/// 504 past the render time limit.
+#[tokio::test]
+async fn limits_answer_413_422_503_and_504() {
+    let server = spawn_app(
+        Backend::Embedded,
+        &[
+            ("PIXELMILL_MAX_BODY_BYTES", "1000000"),
+            ("PIXELMILL_MAX_OUTPUT_PIXELS", "5000000"),
+            ("PIXELMILL_MAX_RENDERS_IN_FLIGHT", "1"),
+            ("PIXELMILL_RENDER_QUEUE", "0"),
+            ("PIXELMILL_RENDER_TIMEOUT_SECONDS", "1"),
+        ],
+    )
+    .await;
+    problem(server.upload(vec![0xFF; 1_000_001]).await, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
+    let id = server.upload_id(jpeg(&pattern(2400, 1800))).await;
+    let huge = server.get(&format!("/v1/images/{id}/render?w=4000&h=4000&fit=fill&enlarge=true")).await;
+    problem(huge, StatusCode::UNPROCESSABLE_ENTITY, "output-too-large").await;
+
+    // An AVIF encode of 1.9 megapixels takes seconds here: past the 1 s limit.
+    let slow = server.get(&format!("/v1/images/{id}/render?fmt=avif&w=1600")).await;
+    problem(slow, StatusCode::GATEWAY_TIMEOUT, "render-timeout").await;
+    // That render still holds the only slot until it ends, and the queue is 0: overloaded.
+    let overloaded = server.get(&format!("/v1/images/{id}/render?w=100")).await;
+    assert_eq!(overloaded.headers()["retry-after"], "1");
+    problem(overloaded, StatusCode::SERVICE_UNAVAILABLE, "overloaded").await;
+    let rejected = server.metric("pixelmill_render_rejected_total{reason=\"overloaded\"}").await;
+    assert!(rejected >= 1.0);
+    server.stop().await;
+}
+
+/// SIGTERM: readiness fails, the request in flight completes, the process exits 0.
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests_and_exits_zero() {
+    // A drain long enough for the render even on a loaded machine.
+    let mut server = spawn_app(
+        Backend::Embedded,
+        &[("PIXELMILL_SHUTDOWN_DRAIN_SECONDS", "300"), ("PIXELMILL_RENDER_TIMEOUT_SECONDS", "300")],
+    )
+    .await;
+    let id = server.upload_id(jpeg(&pattern(2400, 1800))).await;
+    let in_flight = server.client.get(server.url(&format!("/v1/images/{id}/render?fmt=webp&w=2400"))).send();
+    let in_flight = tokio::spawn(in_flight);
+    // Wait until the render is running, as the gauge shows.
+    while server.metric("pixelmill_renders_in_flight").await < 1.0 {
+        assert!(!in_flight.is_finished(), "the render ended before it could be interrupted");
+    }
+    server.terminate();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!response.bytes().await.unwrap().is_empty());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let logs = server.logs.lock().unwrap().join("\n");
+    assert!(logs.contains("draining"), "{logs}");
+    server.stop().await;
+}
+
+/// `pixelmill gc` removes blobs no row references, past the grace period, and nothing else.
+#[tokio::test]
+async fn gc_removes_only_unreferenced_blobs() {
+    let server = spawn_app(Backend::Embedded, &[]).await;
+    let id = server.upload_id(png(&pattern(64, 64))).await;
+    assert_eq!(server.get(&format!("/v1/images/{id}/render?w=10")).await.status(), StatusCode::OK);
+    let blobs = server.data_dir.path().join("blobs");
+    let orphan = blobs.join("originals").join("0".repeat(64));
+    std::fs::write(&orphan, b"left by a crash").unwrap();
+    let orphan_variant = blobs.join("variants").join(&id).join("deadbeef.png");
+    std::fs::write(&orphan_variant, b"left by a crash").unwrap();
+
+    let recent = server.command(&["gc"]);
+    assert!(recent.status.success());
+    assert!(orphan.exists(), "within the grace period nothing is removed");
+    let swept = server.command(&["gc", "--grace-hours", "0"]);
+    assert!(swept.status.success(), "{}", String::from_utf8_lossy(&swept.stderr));
+    assert!(!orphan.exists() && !orphan_variant.exists());
+    assert_eq!(list_blobs(&server, "originals/").await.len(), 1);
+    assert_eq!(list_blobs(&server, &format!("variants/{id}/")).await.len(), 1);
+    assert_eq!(server.get(&format!("/v1/images/{id}/render?w=10")).await.headers()["x-cache"], "hit");
+    server.stop().await;
+}
+
+/// Migrations run from the command line against a fresh PostgreSQL database, and `serve` with
+/// `migrate_on_start` off then finds its tables.
+#[tokio::test]
+async fn migrate_prepares_a_fresh_postgres_database() {
+    let database = Database::create().await;
+    let migrate = pixelmill().arg("migrate").env("DATABASE_URL", database.url()).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let url = database.url();
+    let server = spawn_app(Backend::Embedded, &[("DATABASE_URL", &url), ("PIXELMILL_MIGRATE_ON_START", "false")]).await;
+    assert_eq!(server.upload(png(&pattern(8, 8))).await.status(), StatusCode::CREATED);
+    server.stop().await;
+    database.drop_now().await;
+}
