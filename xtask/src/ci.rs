@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use crate::context::Context;
+use crate::image::Image;
 use crate::run::cargo;
 use crate::{cmd, system};
 
@@ -45,6 +47,10 @@ pub fn run() -> Result<(), String> {
             step(script, &|| cmd::run("bash", &[script]))?;
         }
     }
+    // The workflows' schema and security audit, and hadolint on the Dockerfile.
+    step(".ci/workflows.sh", &|| cmd::run("bash", &[".ci/workflows.sh"]))?;
+    // The Dockerfile's runtime stage built from a release build and run.
+    step("image smoke", &|| Image::Smoke.run(&Context::from_process()))?;
     eprintln!("\n== summary");
     for (name, seconds) in &timings {
         eprintln!("{name:<24} {seconds:>8.1} s");

@@ -33,10 +33,6 @@ pub fn output(program: &str, args: &[&str]) -> Result<String, String> {
     Context::from_process().read(&Cmd::new(program).args(args))
 }
 
-pub fn on_path(program: &str) -> bool {
-    Context::from_process().find(program).is_some()
-}
-
 /// One command line.
 #[derive(Clone, Debug)]
 pub(crate) struct Cmd {

@@ -1,14 +1,14 @@
 //! The `Context` of a run: the repository root, the environment (PATH included) that tools are
 //! found in and run with, whether this is a dry run, how often to poll, and where lines go.
 //! Every external command of the delivery commands runs through `Context::run`, `output`,
-//! `pipe` or `read`; tests build a `Context` that points at a scratch repository and at
+//! `pipe`, `read` or `spawn`; tests build a `Context` that points at a scratch repository and at
 //! recording fakes of the cloud tools.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -113,6 +113,27 @@ impl Context {
         self.capture(cmd)
     }
 
+    /// Prints the command, then starts it in the background in a process group of its own (so
+    /// it and everything it starts can be signalled at once), its stdout and stderr appended
+    /// to `log`. A dry run starts nothing and returns None.
+    pub(crate) fn spawn(&self, cmd: &Cmd, log: &Path) -> Result<Option<Child>, String> {
+        use std::os::unix::process::CommandExt;
+        self.say(&format!("$ {cmd} >{} 2>&1 &", cmd::quote(&log.display().to_string())));
+        if self.dry_run {
+            return Ok(None);
+        }
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .map_err(|e| format!("cannot open {}: {e}", log.display()))
+        };
+        let mut command = self.command(cmd)?;
+        command.stdin(Stdio::null()).stdout(open()?).stderr(open()?).process_group(0);
+        command.spawn().map(Some).map_err(|e| format!("cannot start `{}`: {e}", cmd.program))
+    }
+
     /// Runs a command without printing it (or honouring a dry run): for reading state that
     /// no step depends on, such as a tool's presence for the original `run` and `ci`.
     pub(crate) fn read(&self, cmd: &Cmd) -> Result<String, String> {
@@ -209,7 +230,7 @@ impl Drop for Context {
 
 /// Writes `bytes` to the child's stdin from a thread, so a child that writes a lot before
 /// reading cannot deadlock against us; a child that exits without reading is fine.
-fn feed(child: &mut std::process::Child, bytes: Vec<u8>) {
+fn feed(child: &mut Child, bytes: Vec<u8>) {
     if let Some(mut stdin) = child.stdin.take() {
         thread::spawn(move || {
             let _ = stdin.write_all(&bytes);

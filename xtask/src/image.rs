@@ -1,14 +1,18 @@
-//! `cargo xtask image build|push`: the container image of the service, built from the
+//! `cargo xtask image build|push|smoke`: the container image of the service, built from the
 //! Dockerfile at the repository root with docker (preferred), buildah or podman, tagged with the
 //! short git sha and labelled with the OCI revision, source and creation time. `push` logs in
 //! to the environment's ECR registry, pushes, and resolves the digest releases deploy by.
+//! `smoke` builds a runnable image of the Dockerfile's runtime stage with buildah, without an
+//! engine or a registry, and checks that it serves (image_smoke.rs).
 
+use std::net::TcpListener;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::environment::Environment;
 use crate::flags::Args;
+use crate::image_smoke;
 use crate::preflight::{self, Tool};
 use crate::report::{StepError, Steps};
 use crate::values::Digest;
@@ -38,13 +42,14 @@ impl ContainerTool {
 pub(crate) enum Image {
     Build,
     Push { env: String },
-    // `image smoke` (run the built image and probe it) belongs here, next to build and push.
+    Smoke,
 }
 
 impl Image {
     pub(crate) fn parse(mut args: Args) -> Result<Image, String> {
-        let image = match args.subcommand("image", &["build", "push"])?.as_str() {
+        let image = match args.subcommand("image", &["build", "push", "smoke"])?.as_str() {
             "build" => Image::Build,
+            "smoke" => Image::Smoke,
             _ => Image::Push { env: args.positional("<env>")? },
         };
         args.finish()?;
@@ -74,9 +79,21 @@ impl Image {
                 let digest = steps.run("push", || push(ctx, tool, &env, &Built::from_head(ctx)?))?;
                 ctx.say(&format!("pushed {}@{digest}", env.image.repository));
             }
+            Image::Smoke => {
+                let port = free_port().map_err(|message| StepError { step: "preflight", message })?;
+                image_smoke::run(ctx, steps, port)?;
+            }
         }
         Ok(())
     }
+}
+
+/// A TCP port nothing listens on now, for a server started next.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
 }
 
 fn container_tool(ctx: &Context, tools: &[Tool]) -> Result<ContainerTool, String> {

@@ -13,6 +13,7 @@ mod environment;
 mod flags;
 mod hpa_test;
 mod image;
+mod image_smoke;
 mod infra;
 mod load;
 mod preflight;
@@ -40,7 +41,8 @@ usage: cargo xtask <command>
 
 commands:
   run [ARGS...]                      install missing system packages, then `cargo run --release --bin pixelmill -- ARGS`
-  ci                                 every check CI runs: system packages, fmt, clippy, tests, Terraform and Helm checks
+  ci                                 every check CI runs: system packages, fmt, clippy, tests, Terraform, Helm and
+                                     workflow checks, image smoke test
   deploy <env> [--dry-run] [--infra] preflight, build and push the image, Terraform (--infra), GitOps release by
                                      digest, Argo CD sync and health, smoke test; rolled back on failure
   promote <from> <to>                release the digest verified in <from> to <to> (prod: blue-green with analysis)
@@ -49,6 +51,8 @@ commands:
   infra plan|apply|destroy <env> [--yes]
                                      Terraform of terraform/envs/<env> with its S3 backend
   image build|push [<env>]           build the image from HEAD (tag: short sha); push it to <env>'s registry
+  image smoke                        build the Dockerfile's runtime stage from a local release build with buildah
+                                     (no engine, no pulls), run it, check /healthz and renders, remove it
   load [ARGS...]                     run pixelmill-load (release build) with ARGS
   hpa-test <env>                     in-cluster load test: replicas, CPU and p99 over time, CSV and SVG, verdict
 

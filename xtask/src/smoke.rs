@@ -17,8 +17,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::cmd::Cmd;
 use crate::context::Context;
 
-/// Runs the four requests against `base_url`.
+/// Runs the four requests against `base_url`, with the API key of `PIXELMILL_API_KEY`.
 pub(crate) fn run(ctx: &Context, base_url: &str) -> Result<(), String> {
+    run_with_key(ctx, base_url, ctx.var("PIXELMILL_API_KEY").as_deref())
+}
+
+/// Runs the four requests against `base_url`, writes with `api_key` when there is one.
+pub(crate) fn run_with_key(ctx: &Context, base_url: &str, api_key: Option<&str>) -> Result<(), String> {
     let base = base_url.trim_end_matches('/');
     let scratch = ctx.scratch()?.to_path_buf();
     let png_path = scratch.join("smoke.png");
@@ -26,9 +31,9 @@ pub(crate) fn run(ctx: &Context, base_url: &str) -> Result<(), String> {
     if !ctx.dry_run {
         std::fs::write(&png_path, unique_png()).map_err(|e| format!("cannot write {}: {e}", png_path.display()))?;
     }
-    let auth = match ctx.var("PIXELMILL_API_KEY").filter(|key| !key.is_empty()) {
+    let auth = match api_key.filter(|key| !key.is_empty()) {
         Some(_) if ctx.dry_run => Some(auth_path.display().to_string()),
-        Some(key) => Some(header_file(&auth_path, &key)?),
+        Some(key) => Some(header_file(&auth_path, key)?),
         None => None,
     };
     let client = Client { ctx, body: scratch.join("body").display().to_string(), auth };
@@ -129,7 +134,7 @@ fn snippet(body: &[u8]) -> String {
 }
 
 /// Writes `Authorization: Bearer <key>` to a file only this user can read.
-fn header_file(path: &Path, key: &str) -> Result<String, String> {
+pub(crate) fn header_file(path: &Path, key: &str) -> Result<String, String> {
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)

@@ -1,33 +1,34 @@
 //! System packages the build needs: cmake and nasm build libjpeg-turbo (with its SIMD code) for
 //! the `turbojpeg` crate, and rav1e's assembly. Installed through apt when missing and allowed.
 
-use crate::cmd;
+use crate::cmd::Cmd;
+use crate::context::Context;
 
 /// (program to look for, Debian package that provides it)
 const BUILD_TOOLS: &[(&str, &str)] =
     &[("cmake", "cmake"), ("nasm", "nasm"), ("cc", "gcc"), ("pkg-config", "pkg-config")];
 
 pub fn ensure_build_tools() -> Result<(), String> {
-    ensure(BUILD_TOOLS)
+    ensure(&Context::from_process(), BUILD_TOOLS)
 }
 
-/// Installs the packages of the missing programs, as root through apt-get, or says what to run.
-pub fn ensure(tools: &[(&str, &str)]) -> Result<(), String> {
+/// Installs the packages of the programs missing from the context's PATH, as root through
+/// apt-get, or says what to run.
+pub(crate) fn ensure(ctx: &Context, tools: &[(&str, &str)]) -> Result<(), String> {
     let missing: Vec<&str> =
-        tools.iter().filter(|(program, _)| !cmd::on_path(program)).map(|(_, package)| *package).collect();
+        tools.iter().filter(|(program, _)| ctx.find(program).is_none()).map(|(_, package)| *package).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let is_root = cmd::output("id", &["-u"]).is_ok_and(|uid| uid == "0");
-    if !is_root || !cmd::on_path("apt-get") {
+    let is_root = ctx.read(&Cmd::new("id").arg("-u")).is_ok_and(|uid| uid == "0");
+    if !is_root || ctx.find("apt-get").is_none() {
         return Err(format!(
             "missing system packages: {}; install them (e.g. `sudo apt-get install {}`)",
             missing.join(" "),
             missing.join(" ")
         ));
     }
-    cmd::run("apt-get", &["update", "-qq"])?;
-    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    args.extend(&missing);
-    cmd::run_with_env("apt-get", &args, &[("DEBIAN_FRONTEND", "noninteractive")])
+    ctx.run(&Cmd::new("apt-get").args(["update", "-qq"]))?;
+    let install = Cmd::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing);
+    ctx.run(&install.env("DEBIAN_FRONTEND", "noninteractive"))
 }

@@ -17,6 +17,7 @@
 mod chart;
 mod deploy;
 mod environments;
+mod image;
 mod others;
 mod promote;
 
@@ -605,6 +606,8 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Request>>, how: &Mutex<Behaviour>) 
             (503, "application/problem+json", br#"{"code":"not-ready"}"#.to_vec())
         }
         ("GET", "/readyz") => (200, "text/plain", b"ok".to_vec()),
+        ("GET", "/healthz") => (200, "application/json", br#"{"status":"ok"}"#.to_vec()),
+        ("POST", "/v1/render?w=100&fmt=jpeg") => (200, "image/jpeg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00".to_vec()),
         ("POST", "/v1/images") => (
             behaviour.upload_status,
             "application/json",

@@ -204,7 +204,8 @@ fn image_push_refuses_an_answer_that_is_not_a_digest() {
     let error =
         Image::parse(Args::new("image", &args(&["push", "staging"]))).unwrap().run(&fixture.context()).unwrap_err();
     assert!(error.contains("ECR answered no digest for"), "{error}");
-    assert!(Image::parse(Args::new("image", &args(&["smoke"]))).is_err(), "image smoke is not there yet");
+    let unknown = Image::parse(Args::new("image", &args(&["run"]))).err().unwrap();
+    assert_eq!(unknown, "unknown `image` subcommand `run`: expected one of build, push, smoke");
 }
 
 #[test]
@@ -219,6 +220,26 @@ fn load_runs_the_bundled_generator_with_the_arguments_as_given() {
             "cargo run --release --quiet --package pixelmill-load -- --target-base http://127.0.0.1:8080 --scenario mixed --stages 30s:50"
         ]
     );
+}
+
+#[test]
+fn load_serve_builds_starts_a_server_and_points_the_generator_at_it() {
+    let fixture = Fixture::new("load-serve");
+    fixture.vars.borrow_mut().insert("CARGO".into(), "cargo".into());
+    let words = ["--serve", "--scenario", "render-hit", "--rate", "50", "--duration", "10s"];
+    Load::parse(Args::new("load", &args(&words))).unwrap().run(&fixture.context()).unwrap();
+    let mut calls = fixture.calls();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(calls[0], "cargo build --release --quiet --package pixelmill --package pixelmill-load");
+    // The server runs in the background, so its fake may log after the generator's.
+    calls[1..3].sort();
+    assert_eq!(calls[1], "cargo run --release --quiet --package pixelmill -- serve");
+    let load = &calls[2];
+    let port = load
+        .strip_prefix("cargo run --release --quiet --package pixelmill-load -- --target-base http://127.0.0.1:")
+        .and_then(|rest| rest.split_once(' '))
+        .map(|(port, rest)| (port.parse::<u16>().unwrap(), rest));
+    assert_eq!(port.map(|(_, rest)| rest), Some("--scenario render-hit --rate 50 --duration 10s"), "{load}");
 }
 
 const JOB: &str = "apiVersion: batch/v1
