@@ -225,6 +225,14 @@ def test_preview_load_targets_the_preview_service():
     args = container["args"]
     assert args[args.index("--target-base") + 1] == "http://pixelmill-preview.pixelmill.svc:80", args
     assert args[args.index("--threshold") + 1] == "errors<1%", args
+    # A constant rate for the whole analysis, not a ramp up from zero.
+    assert (args[args.index("--rate") + 1], args[args.index("--duration") + 1]) == ("5", "3m"), args
+    assert "--stages" not in args
+    docs = render(DEPLOY / "prod" / "values.yaml", sets=("loadTest.apiKeySecret.name=pixelmill-load-key",))
+    job = one(docs, "AnalysisTemplate", "pixelmill-preview-load")["spec"]["metrics"][0]["provider"]["job"]
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "PIXELMILL_LOAD_API_KEY",
+                    "valueFrom": {"secretKeyRef": {"name": "pixelmill-load-key", "key": "api-key"}}}], env
 
 
 # --- schema --------------------------------------------------------------------------------
@@ -496,6 +504,7 @@ def test_load_test_job():
     thresholds = [args[i + 1] for i, a in enumerate(args) if a == "--threshold"]
     assert thresholds == ["p99<500ms", "errors<1%"], thresholds
     assert job["spec"]["backoffLimit"] == 0
+    assert "env" not in container, "no API key unless a Secret is named"
     docs = render(sets=("loadTest.enabled=true", "loadTest.target=https://images.example.com"))
     args = one(docs, "Job", "pixelmill-load-test")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--target-base") + 1] == "https://images.example.com"
@@ -687,7 +696,9 @@ def test_every_setting_the_chart_passes_is_one_the_service_knows():
     for doc in docs:
         if doc.get("kind") == "Job":
             for container in doc["spec"]["template"]["spec"]["containers"]:
-                names.update(e["name"] for e in container.get("env", []))
+                # pixelmill-load's own variables are not settings of the service.
+                if container.get("command") != ["/usr/local/bin/pixelmill-load"]:
+                    names.update(e["name"] for e in container.get("env", []))
     settings = sorted(n for n in names if n.startswith("PIXELMILL_"))
     assert settings, names
     for name in settings:

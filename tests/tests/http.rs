@@ -558,3 +558,107 @@ async fn migrate_prepares_a_fresh_postgres_database() {
     server.stop().await;
     database.drop_now().await;
 }
+
+/// `pixelmill-load` with the environment of this process's `PIXELMILL_*` variables removed.
+fn pixelmill_load(args: &[&str]) -> (std::process::ExitStatus, String, Option<Value>) {
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut command = Command::new(binary("pixelmill-load"));
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("PIXELMILL_")) {
+        command.env_remove(name);
+    }
+    let output = command.args(args).arg("--json").arg(report.path()).arg("--quiet").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = std::fs::read(report.path()).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    (output.status, stderr, json)
+}
+
+/// Every Pixelmill scenario against a real server: the schedule's exact request count, the mix's
+/// shares, misses that really miss the cache and hits that really hit it, and the run's uploads
+/// deleted at the end.
+#[tokio::test]
+async fn pixelmill_load_drives_every_scenario_and_cleans_up() {
+    let server = spawn_app(Backend::Embedded, &[]).await;
+    let (status, stderr, report) = pixelmill_load(&[
+        "--target-base",
+        &server.base,
+        "--scenario",
+        "mixed",
+        "--mix",
+        "render-hit=2,render-miss=1,upload=1",
+        "--rate",
+        "40",
+        "--duration",
+        "2s",
+        "--threshold",
+        "errors<1%",
+        "--threshold",
+        "render-hit:p99<30s",
+    ]);
+    assert!(status.success(), "{stderr}");
+    let report = report.unwrap();
+    assert_eq!(report["model"], "open");
+    assert_eq!(report["requests"], 80);
+    assert_eq!(report["errors"]["total"], 0, "{report}");
+    let scenarios = &report["scenarios"];
+    assert_eq!(
+        (&scenarios["render-hit"]["requests"], &scenarios["render-miss"]["requests"], &scenarios["upload"]["requests"]),
+        (&Value::from(40), &Value::from(20), &Value::from(20))
+    );
+    let timeline: u64 =
+        report["timeline"].as_array().unwrap().iter().map(|second| second["requests"].as_u64().unwrap()).sum();
+    assert_eq!(timeline, 80);
+    for field in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(report["latency_ms"][field].as_f64().unwrap() > 0.0, "{field}");
+    }
+    assert!(report["thresholds"].as_array().unwrap().iter().all(|verdict| verdict["passed"] == true));
+    // One miss warms the render-hit variant, then every render-miss request renders anew.
+    assert_eq!(server.metric("pixelmill_variant_cache_total{result=\"miss\"}").await, 21.0);
+    assert_eq!(server.metric("pixelmill_variant_cache_total{result=\"hit\"}").await, 40.0);
+    // The seed image and the 20 uploads are gone again.
+    let listed: Value = server.get("/v1/images").await.json().await.unwrap();
+    assert_eq!(listed["images"].as_array().unwrap().len(), 0, "{listed}");
+    server.stop().await;
+}
+
+/// Thresholds set the exit code, failures are counted by status, the closed model runs, and a
+/// target that cannot be prepared (down, or refusing uploads without a key) exits 3 with the
+/// reason.
+#[tokio::test]
+async fn pixelmill_load_judges_thresholds_and_reports_failures() {
+    let server = spawn_app(Backend::Embedded, &[("PIXELMILL_AUTH", "true")]).await;
+    let healthz = server.url("/healthz");
+    let (status, _, report) =
+        pixelmill_load(&["--target", &healthz, "--rate", "20", "--duration", "1s", "--threshold", "p99<1us"]);
+    assert_eq!(status.code(), Some(1));
+    let report = report.unwrap();
+    assert_eq!(report["requests"], 20);
+    assert_eq!(report["thresholds"][0]["passed"], false);
+
+    let missing = server.url("/v1/images/0190b7a4-0000-7000-8000-000000000000");
+    let (status, _, report) =
+        pixelmill_load(&["--target", &missing, "--max", "-c", "2", "--duration", "1s", "--threshold", "errors<1%"]);
+    assert_eq!(status.code(), Some(1));
+    let report = report.unwrap();
+    assert_eq!(report["model"], "closed");
+    assert!(report["requests"].as_u64().unwrap() > 0);
+    assert_eq!(report["errors"]["by_status"]["404"], report["requests"]);
+
+    let (status, stderr, _) =
+        pixelmill_load(&["--target-base", &server.base, "--scenario", "render-hit", "--rate", "1", "--duration", "1s"]);
+    assert_eq!(status.code(), Some(3));
+    assert!(stderr.contains("API key"), "{stderr}");
+    server.stop().await;
+
+    let (status, stderr, _) = pixelmill_load(&[
+        "--target-base",
+        "http://127.0.0.1:9",
+        "--wait-ready",
+        "1s",
+        "--rate",
+        "1",
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(status.code(), Some(3));
+    assert!(stderr.contains("not ready"), "{stderr}");
+}
