@@ -26,12 +26,15 @@ command -v nginx >/dev/null || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --quiet --package pixelmill --package pixelmill-load --manifest-path "$repo/Cargo.toml"
+# NO_BUILD=1 uses the release binaries already built.
+[ "${NO_BUILD:-}" = 1 ] || cargo build --release --quiet --package pixelmill --package pixelmill-load --manifest-path "$repo/Cargo.toml"
 pixelmill="$CARGO_TARGET_DIR/release/pixelmill"
 load="$CARGO_TARGET_DIR/release/pixelmill-load"
 corpus=$(bash "$repo/benches/corpus.sh")
 photo=$(ls "$corpus/jpeg-2560"/*.jpg | head -1)
 work=$(mktemp -d)
+# nginx workers run as nobody: they must reach the files.
+chmod 755 "$work"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -66,11 +69,12 @@ run_load() {
   local json="$work/report.json"
   echo "\$ pixelmill-load $*" >&2
   "$load" "$@" --quiet --json "$json" >&2 || true
-  python3 -c '
+  python3 - "$json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"{r[\"achieved_rps\"]:.1f} {r[\"latency_ms\"][\"p50\"]:.2f} {r[\"latency_ms\"][\"p99\"]:.2f} {r[\"errors\"][\"percent\"]:.2f}")
-' "$json"
+lat = r["latency_ms"]
+print(f'{r["achieved_rps"]:.1f} {lat["p50"]:.2f} {lat["p99"]:.2f} {r["errors"]["percent"]:.2f}')
+PY
 }
 
 start_pixelmill() { # PORT [ENV...]

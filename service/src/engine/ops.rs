@@ -44,8 +44,14 @@ pub fn resize(image: &DynamicImage, region: Region, size: (u32, u32)) -> Result<
         .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
         .crop(region.left, region.top, region.width, region.height)
         .use_alpha(true);
+    // The resizer splits large images across the rayon pool, and a pool thread waiting for its
+    // parts may meanwhile run another render that resizes too: then this thread's resizer is
+    // in use further up its own stack, and that render takes a fresh one.
     RESIZER
-        .with(|resizer| resizer.borrow_mut().resize(image, &mut resized, &options))
+        .with(|resizer| match resizer.try_borrow_mut() {
+            Ok(mut resizer) => resizer.resize(image, &mut resized, &options),
+            Err(_) => Resizer::new().resize(image, &mut resized, &options),
+        })
         .map_err(|e| EngineError::Internal(format!("resize: {e}")))?;
     Ok(resized)
 }
