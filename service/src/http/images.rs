@@ -86,10 +86,15 @@ pub(super) fn metadata_of(row: &ImageRow) -> ImageMetadata {
 }
 
 /// Ids are 32 lowercase hex digits; anything else cannot name an image.
-pub(super) async fn find_image(state: &AppState, id: &str) -> Result<ImageRow, ApiError> {
+fn check_image_id(id: &str) -> Result<(), ApiError> {
     if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(ApiError::not_found("image with this id"));
     }
+    Ok(())
+}
+
+pub(super) async fn find_image(state: &AppState, id: &str) -> Result<ImageRow, ApiError> {
+    check_image_id(id)?;
     state.catalog().image(id).await?.ok_or_else(|| ApiError::not_found("image with this id"))
 }
 
@@ -303,16 +308,14 @@ pub async fn delete(
     _access: WriteAccess,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let image = find_image(&state, &id).await?;
-    let Some((image, variants)) = state.catalog().delete_image(&image.id).await? else {
+    check_image_id(&id)?;
+    let Some((image, _variants)) = state.catalog().delete_image(&id).await? else {
         return Err(ApiError::not_found("image with this id"));
     };
     // Rows are gone first, so no reader finds a row whose blob is being removed. A variant
-    // rendered meanwhile finds its image gone and removes its own blob.
+    // rendered meanwhile finds its image gone and removes its own blob. Every variant blob of
+    // the image lies under its prefix, the ones a crash left without a row too.
     let store = state.store();
-    for variant in &variants {
-        store.delete(&BlobKey::parse(&variant.blob_key)?).await?;
-    }
     for stray in store.list(&format!("variants/{}/", image.id)).await? {
         store.delete(&stray.key).await?;
     }

@@ -220,13 +220,14 @@ pub async fn render_image(
         return Ok(not_modified(&etag, vary));
     }
 
-    if let Some(row) = state.catalog().variant(&image.id, &variant_key).await? {
-        let format = OutputFormat::parse(&row.format).unwrap_or(source);
-        // A row whose blob vanished (removed by hand, say) is rendered again below.
-        if let Some(bytes) = state.store().get(&BlobKey::parse(&row.blob_key)?).await? {
-            metrics::counter!(telemetry::VARIANT_CACHE, "result" => "hit").increment(1);
-            return Ok(immutable_response(bytes, format.mime_type(), &etag, Some("hit"), vary));
-        }
+    // The variant's blob key follows from the spec, so a hit is one store read and no catalog
+    // query. A blob is complete before its row is written; one that vanished (removed by
+    // hand, say) is rendered again below.
+    let format = spec.output_format(source);
+    let blob_key = BlobKey::variant(&image.id, &variant_key, format.extension())?;
+    if let Some(bytes) = state.store().get(&blob_key).await? {
+        metrics::counter!(telemetry::VARIANT_CACHE, "result" => "hit").increment(1);
+        return Ok(immutable_response(bytes, format.mime_type(), &etag, Some("hit"), vary));
     }
 
     metrics::counter!(telemetry::VARIANT_CACHE, "result" => "miss").increment(1);
