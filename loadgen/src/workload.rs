@@ -127,20 +127,31 @@ impl Workload {
             created: Mutex::new(Vec::new()),
             target,
         };
-        if pixelmill.target.weights[RENDER_HIT] + pixelmill.target.weights[RENDER_MISS] > 0 {
+        let weights = pixelmill.target.weights;
+        let seeds = weights[RENDER_HIT] + weights[RENDER_MISS] > 0;
+        if seeds || weights[UPLOAD] > 0 {
+            // An empty upload first: a server that refuses the key says so before reading any
+            // body, and a large image sent all the same would meet a reset connection instead.
+            let probe = pixelmill.write_request(Method::POST, "/v1/images", Bytes::new());
+            let answer = connection
+                .send(probe, timeout, true)
+                .await
+                .map_err(|failure| format!("asking the server for uploads failed: {}", failure.kind()))?;
+            if matches!(answer.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                return Err(format!(
+                    "the server refuses uploads ({}): pass an API key with --api-key or PIXELMILL_LOAD_API_KEY{}",
+                    answer.status,
+                    problem_detail(&answer)
+                ));
+            }
+        }
+        if seeds {
             let answer = connection
                 .send(pixelmill.upload_request(u64::MAX), timeout, true)
                 .await
                 .map_err(|failure| format!("uploading the seed image failed: {}", failure.kind()))?;
             let id = match answer.status {
                 StatusCode::OK | StatusCode::CREATED => answer.body.as_deref().and_then(image_id),
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    return Err(format!(
-                        "the server refused the seed upload ({}): pass an API key with --api-key or PIXELMILL_LOAD_API_KEY{}",
-                        answer.status,
-                        problem_detail(&answer)
-                    ));
-                }
                 status => return Err(format!("uploading the seed image answered {status}{}", problem_detail(&answer))),
             };
             let id = id.ok_or("the seed upload's answer has no image id")?;
@@ -174,11 +185,7 @@ impl Workload {
         let deadline = Instant::now() + timeout.max(Duration::from_secs(30)) * 4;
         for id in &ids {
             loop {
-                let mut request = Request::delete(format!("{}/v1/images/{id}", pixelmill.base_path));
-                if let Some(key) = &pixelmill.target.api_key {
-                    request = request.header(AUTHORIZATION, format!("Bearer {key}"));
-                }
-                let request = request.body(Full::default()).expect("a valid request");
+                let request = pixelmill.write_request(Method::DELETE, &format!("/v1/images/{id}"), Bytes::new());
                 let answer = connection
                     .send(request, timeout, true)
                     .await
@@ -222,12 +229,19 @@ impl Pixelmill {
         body.extend_from_slice(b"pixelmill-load");
         body.extend_from_slice(&self.run_id.to_le_bytes());
         body.extend_from_slice(&k.to_le_bytes());
-        let mut request =
-            Request::post(format!("{}/v1/images", self.base_path)).header(CONTENT_TYPE, "application/octet-stream");
+        self.write_request(Method::POST, "/v1/images", Bytes::from(body))
+    }
+
+    /// A request that writes, with the API key when there is one.
+    fn write_request(&self, method: Method, path: &str, body: Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base_path))
+            .header(CONTENT_TYPE, "application/octet-stream");
         if let Some(key) = &self.target.api_key {
             request = request.header(AUTHORIZATION, format!("Bearer {key}"));
         }
-        request.body(Full::new(Bytes::from(body))).expect("a valid request")
+        request.body(Full::new(body)).expect("a valid request")
     }
 
     /// The render URL of `spec`, signed when a signing key is set. The signature is the

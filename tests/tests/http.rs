@@ -572,15 +572,18 @@ fn pixelmill_load(args: &[&str]) -> (std::process::ExitStatus, String, Option<Va
     (output.status, stderr, json)
 }
 
-/// Every Pixelmill scenario against a real server: the schedule's exact request count, the mix's
-/// shares, misses that really miss the cache and hits that really hit it, and the run's uploads
-/// deleted at the end.
+/// Every Pixelmill scenario against a real server that requires signed renders: the schedule's
+/// exact request count, the mix's shares, signatures the server accepts, misses that really miss
+/// the cache and hits that really hit it, and the run's uploads deleted at the end.
 #[tokio::test]
 async fn pixelmill_load_drives_every_scenario_and_cleans_up() {
-    let server = spawn_app(Backend::Embedded, &[]).await;
+    let signing_key = "load-signing-key";
+    let server = spawn_app(Backend::Embedded, &[("PIXELMILL_SIGNING_KEY", signing_key)]).await;
     let (status, stderr, report) = pixelmill_load(&[
         "--target-base",
         &server.base,
+        "--signing-key",
+        signing_key,
         "--scenario",
         "mixed",
         "--mix",
