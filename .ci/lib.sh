@@ -12,3 +12,30 @@ stamped() {
   "$@"
   printf '%s' "$spec" >"$stamp"
 }
+
+# (Re)creates the virtualenv $1 with the pinned Python packages that follow.
+make_venv() {
+  local venv="$1"
+  shift
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+}
+
+# Runs "$@" as the check named $1 and records how it ended in RESULTS ("ok"/"FAIL" and its
+# seconds), counting failures in FAILED; the caller declares both and prints RESULTS at the end.
+checked() {
+  local name="$1" start=$SECONDS status
+  shift
+  log "$name"
+  set +e
+  "$@"
+  status=$?
+  set -e
+  if [[ "$status" == 0 ]]; then
+    RESULTS+=("ok    $name ($((SECONDS - start))s)")
+  else
+    RESULTS+=("FAIL  $name ($((SECONDS - start))s)")
+    FAILED=$((FAILED + 1))
+  fi
+}

@@ -4,6 +4,7 @@
 #   server with a bucket and a key).
 #   bash .ci/services.sh start   -> prints `export VAR=...` lines for the tests; idempotent
 #   bash .ci/services.sh stop    -> stops only what `start` started
+#   bash .ci/services.sh pause-s3|resume-s3|stop-postgres|start-postgres -> faults, for tests/tests/faults.rs
 # State (Garage's files, what was started) lives in $PIXELMILL_SERVICES_DIR
 # (default ~/.cache/pixelmill-services).
 set -euo pipefail
@@ -96,5 +97,14 @@ case "${1:-}" in
       rm -f "$state/postgres.started"
     fi
     ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  # Faults for the reliability tests: Garage frozen and thawed (its connections stay open and
+  # unanswered, like a store that hangs), PostgreSQL stopped and started under the service.
+  pause-s3) kill -STOP "$(cat "$state/garage.pid")" ;;
+  resume-s3) kill -CONT "$(cat "$state/garage.pid")" ;;
+  stop-postgres) pg_ctlcluster 15 main stop ;;
+  start-postgres)
+    pg_ctlcluster 15 main start
+    for _ in $(seq 50); do pg_isready -q -h 127.0.0.1 && break; sleep 0.2; done
+    ;;
+  *) echo "usage: $0 start|stop|pause-s3|resume-s3|stop-postgres|start-postgres" >&2; exit 2 ;;
 esac

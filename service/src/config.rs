@@ -25,6 +25,9 @@ pub struct Config {
     pub storage: String,
     /// Endpoint of an S3-compatible server (path-style addressing when set). `PIXELMILL_S3_ENDPOINT`.
     pub s3_endpoint: String,
+    /// Seconds an S3 operation (retries included) may take before the request answers 503.
+    /// `PIXELMILL_STORE_TIMEOUT_SECONDS`.
+    pub store_timeout_seconds: u64,
     /// Run migrations at start. `PIXELMILL_MIGRATE_ON_START`.
     pub migrate_on_start: bool,
     /// Require an API key for writes. Off is allowed only on a loopback listener. `PIXELMILL_AUTH`.
@@ -40,6 +43,12 @@ pub struct Config {
     pub log_format: String,
     /// Seconds to drain in-flight requests after SIGTERM. `PIXELMILL_SHUTDOWN_DRAIN_SECONDS`.
     pub shutdown_drain_seconds: u64,
+    /// Bytes of hot variants (and their image rows) kept in memory; 0 turns it off.
+    /// `PIXELMILL_MEMORY_CACHE_BYTES`.
+    pub memory_cache_bytes: u64,
+    /// Seconds an entry of the memory cache is trusted; a delete on another replica is seen after
+    /// at most this long. `PIXELMILL_MEMORY_CACHE_TTL_SECONDS`.
+    pub memory_cache_ttl_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +81,7 @@ impl Default for Config {
             database_url: String::new(),
             storage: String::new(),
             s3_endpoint: String::new(),
+            store_timeout_seconds: 20,
             migrate_on_start: true,
             auth: false,
             signing_key: String::new(),
@@ -80,6 +90,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log_format: "json".to_owned(),
             shutdown_drain_seconds: 25,
+            memory_cache_bytes: 64 * 1024 * 1024,
+            memory_cache_ttl_seconds: 60,
         }
     }
 }
@@ -150,6 +162,7 @@ impl Config {
                 "DATABASE_URL" | "PIXELMILL_DATABASE_URL" => self.database_url = value.clone(),
                 "PIXELMILL_STORAGE" => self.storage = value.clone(),
                 "PIXELMILL_S3_ENDPOINT" => self.s3_endpoint = value.clone(),
+                "PIXELMILL_STORE_TIMEOUT_SECONDS" => self.store_timeout_seconds = parse(name, value)?,
                 "PIXELMILL_MIGRATE_ON_START" => self.migrate_on_start = parse(name, value)?,
                 "PIXELMILL_AUTH" => self.auth = parse(name, value)?,
                 "PIXELMILL_SIGNING_KEY" => self.signing_key = value.clone(),
@@ -166,6 +179,8 @@ impl Config {
                 }
                 "PIXELMILL_LOG_FORMAT" => self.log_format = value.clone(),
                 "PIXELMILL_SHUTDOWN_DRAIN_SECONDS" => self.shutdown_drain_seconds = parse(name, value)?,
+                "PIXELMILL_MEMORY_CACHE_BYTES" => self.memory_cache_bytes = parse(name, value)?,
+                "PIXELMILL_MEMORY_CACHE_TTL_SECONDS" => self.memory_cache_ttl_seconds = parse(name, value)?,
                 "PIXELMILL_MAX_BODY_BYTES" => self.limits.max_body_bytes = parse(name, value)?,
                 "PIXELMILL_MAX_INPUT_PIXELS" => self.limits.max_input_pixels = parse(name, value)?,
                 "PIXELMILL_MAX_OUTPUT_PIXELS" => self.limits.max_output_pixels = parse(name, value)?,
@@ -203,6 +218,9 @@ impl Config {
         if !self.limits.writes_per_second.is_finite() || self.limits.writes_per_second < 0.0 {
             return Err(ConfigError::Invalid("writes_per_second must be 0 (off) or positive".to_owned()));
         }
+        if self.store_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid("store_timeout_seconds must be greater than zero".to_owned()));
+        }
         if self.limits.render_timeout_seconds == 0 {
             return Err(ConfigError::Invalid("render_timeout_seconds must be greater than zero".to_owned()));
         }
@@ -216,6 +234,10 @@ impl Config {
 
     pub fn engine_limits(&self) -> Limits {
         Limits { max_input_pixels: self.limits.max_input_pixels, max_output_pixels: self.limits.max_output_pixels }
+    }
+
+    pub fn store_timeout(&self) -> Duration {
+        Duration::from_secs(self.store_timeout_seconds)
     }
 
     pub fn render_timeout(&self) -> Duration {

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -57,16 +58,20 @@ impl RenderPool {
         })
     }
 
-    /// Runs `job` on the pool and awaits its result.
+    /// Runs `job` on the pool and awaits its result. A job still waiting for a slot when the
+    /// time limit passes never ran: that is overload (503), not a slow render (504).
     pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, PoolError> {
         let Ok(admitted) = self.admission.clone().try_acquire_owned() else {
             metrics::counter!(telemetry::RENDER_REJECTED, "reason" => "overloaded").increment(1);
             return Err(PoolError::Overloaded);
         };
+        let started = Arc::new(AtomicBool::new(false));
         let work = async {
             let slot = self.slots.clone().acquire_owned().await.map_err(|_| PoolError::Lost)?;
             let (sender, receiver) = oneshot::channel();
+            let running = Arc::clone(&started);
             self.threads.spawn(move || {
+                running.store(true, Ordering::Relaxed);
                 let gauge = metrics::gauge!(telemetry::RENDERS_IN_FLIGHT);
                 gauge.increment(1.0);
                 let result = job();
@@ -79,6 +84,10 @@ impl RenderPool {
         };
         match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result,
+            Err(_) if !started.load(Ordering::Relaxed) => {
+                metrics::counter!(telemetry::RENDER_REJECTED, "reason" => "overloaded").increment(1);
+                Err(PoolError::Overloaded)
+            }
             Err(_) => {
                 metrics::counter!(telemetry::RENDER_REJECTED, "reason" => "timeout").increment(1);
                 Err(PoolError::TimedOut(self.timeout))
@@ -138,7 +147,7 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 
@@ -182,6 +191,23 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(pool.run(|| 2).await, Ok(2));
+    }
+
+    #[tokio::test]
+    async fn a_job_that_never_got_a_slot_is_overload_not_a_timeout() {
+        let pool = RenderPool::new(1, 1, Duration::from_millis(50)).unwrap();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(move || hold.recv().is_ok()).await })
+        };
+        while pool.slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // Queued behind the running job until the limit passes: it never ran.
+        assert_eq!(pool.run(|| 3).await, Err(PoolError::Overloaded));
+        assert_eq!(running.await.unwrap(), Err(PoolError::TimedOut(Duration::from_millis(50))));
+        release.send(()).unwrap();
     }
 
     #[tokio::test]

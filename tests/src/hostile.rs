@@ -34,17 +34,92 @@ fn fix_png_crc(png: &mut [u8], chunk_start: usize, data_len: usize) {
     png[chunk_start + 8 + data_len..chunk_start + 12 + data_len].copy_from_slice(&crc.to_be_bytes());
 }
 
-/// Position of the first SOFn marker's height field in a JPEG.
-fn jpeg_sof_dimensions(jpeg: &[u8]) -> usize {
+/// Position of the first marker segment (its 0xFF byte) whose marker `wanted` accepts.
+fn jpeg_marker(jpeg: &[u8], wanted: impl Fn(u8) -> bool) -> usize {
     let mut pos = 2;
     loop {
         let marker = jpeg[pos + 1];
-        let len = usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
-        if matches!(marker, 0xC0..=0xC3) {
-            return pos + 5;
+        if wanted(marker) {
+            return pos;
         }
-        pos += 2 + len;
+        pos += 2 + usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
     }
+}
+
+/// Position of the first SOFn marker's height field in a JPEG.
+fn jpeg_sof_dimensions(jpeg: &[u8]) -> usize {
+    jpeg_marker(jpeg, |m| matches!(m, 0xC0..=0xC3)) + 5
+}
+
+/// A PNG chunk with its length and CRC.
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(kind);
+    chunk.extend_from_slice(data);
+    let crc = crc32fast::hash(&chunk[4..]);
+    chunk.extend_from_slice(&crc.to_be_bytes());
+    chunk
+}
+
+/// A real decompression bomb: a 1-bit grey PNG of `side` x `side` whose rows are all zero,
+/// about 1/1000 of its decoded size on disk.
+fn png_zlib_bomb(side: u32) -> Vec<u8> {
+    use std::io::Write;
+    let row = vec![0u8; 1 + side.div_ceil(8) as usize]; // filter byte + packed bits
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..side {
+        zlib.write_all(&row).expect("in memory");
+    }
+    let idat = zlib.finish().expect("in memory");
+    let mut ihdr = side.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&[1, 0, 0, 0, 0]); // 1 bit, grey, deflate, adaptive, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(png_chunk(b"IHDR", &ihdr));
+    png.extend(png_chunk(b"IDAT", &idat));
+    png.extend(png_chunk(b"IEND", &[]));
+    png
+}
+
+/// The position of a PNG's first chunk of `kind` (its length field).
+fn png_chunk_at(png: &[u8], kind: &[u8; 4]) -> usize {
+    let mut pos = 8;
+    loop {
+        let len = u32::from_be_bytes([png[pos], png[pos + 1], png[pos + 2], png[pos + 3]]) as usize;
+        if &png[pos + 4..pos + 8] == kind {
+            return pos;
+        }
+        pos += 12 + len;
+    }
+}
+
+/// The position of a GIF's first LZW minimum code size: past the header, the global colour
+/// table, any extension blocks, the first image descriptor and its local colour table.
+fn gif_lzw_code_size_at(gif: &[u8]) -> usize {
+    let mut pos = 13;
+    if gif[10] & 0x80 != 0 {
+        pos += 3 << ((gif[10] & 0x07) + 1);
+    }
+    while gif[pos] == 0x21 {
+        pos += 2; // introducer and label
+        while gif[pos] != 0 {
+            pos += 1 + usize::from(gif[pos]);
+        }
+        pos += 1;
+    }
+    assert_eq!(gif[pos], 0x2C, "an image descriptor");
+    let packed = gif[pos + 9];
+    pos += 10;
+    if packed & 0x80 != 0 {
+        pos += 3 << ((packed & 0x07) + 1);
+    }
+    pos
+}
+
+fn flipped(bytes: &[u8], at: usize, mask: u8) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out[at] ^= mask;
+    out
 }
 
 pub fn corpus() -> Vec<Sample> {
@@ -134,5 +209,115 @@ pub fn corpus() -> Vec<Sample> {
     }
     samples.push(sample("webp-forged-16384x16384", webp_bomb, TooManyPixels));
 
+    samples.extend(bombs(&good_jpeg, &good_png, &good_gif, &good_webp));
+    samples.extend(damaged(&good_jpeg, &good_png, &good_gif, &good_webp));
+    samples.extend(disguised(&good_jpeg, &good_png));
     samples
+}
+
+/// Declared sizes from 1 to 10 gigapixels in every format, and one real zlib bomb.
+fn bombs(good_jpeg: &[u8], good_png: &[u8], good_gif: &[u8], good_webp: &[u8]) -> Vec<Sample> {
+    use Expect::TooManyPixels;
+    let mut samples = vec![sample("png-zlib-bomb-1-gigapixel", png_zlib_bomb(31_623), TooManyPixels)];
+
+    let mut png_1gp = good_png.to_vec();
+    png_1gp[16..20].copy_from_slice(&31_623u32.to_be_bytes());
+    png_1gp[20..24].copy_from_slice(&31_623u32.to_be_bytes());
+    fix_png_crc(&mut png_1gp, 8, 13);
+    samples.push(sample("png-forged-1-gigapixel", png_1gp, TooManyPixels));
+
+    let sof = jpeg_sof_dimensions(good_jpeg);
+    let mut jpeg_1gp = good_jpeg.to_vec();
+    jpeg_1gp[sof..sof + 4].copy_from_slice(&[0x7D, 0x00, 0x7D, 0x00]); // 32000x32000
+    samples.push(sample("jpeg-forged-1-gigapixel", jpeg_1gp, TooManyPixels));
+
+    let mut gif_1gp = good_gif.to_vec();
+    gif_1gp[6..10].copy_from_slice(&[0x00, 0x7D, 0x00, 0x7D]); // 32000x32000 screen
+    samples.push(sample("gif-screen-1-gigapixel", gif_1gp, TooManyPixels));
+
+    // A VP8X canvas of 2^24 x 2^24 (its fields are 24-bit, minus one) over a small frame: libwebp
+    // refuses a canvas over 2^32 pixels while reading the header, as corrupt.
+    if &good_webp[12..16] == b"VP8L" || &good_webp[12..16] == b"VP8 " {
+        let mut vp8x = b"RIFF\0\0\0\0WEBPVP8X".to_vec();
+        vp8x.extend_from_slice(&10u32.to_le_bytes());
+        vp8x.extend_from_slice(&[0, 0, 0, 0]);
+        vp8x.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        vp8x.extend_from_slice(&good_webp[12..]);
+        let riff = (vp8x.len() - 8) as u32;
+        vp8x[4..8].copy_from_slice(&riff.to_le_bytes());
+        samples.push(sample("webp-vp8x-canvas-2^48-pixels", vp8x, Expect::Corrupt));
+    }
+    samples
+}
+
+/// Damage every reader must notice: bad markers, tables, checksums, code sizes and lengths.
+fn damaged(good_jpeg: &[u8], good_png: &[u8], good_gif: &[u8], good_webp: &[u8]) -> Vec<Sample> {
+    use Expect::Corrupt;
+    let sof = jpeg_sof_dimensions(good_jpeg) - 5;
+    let dqt = jpeg_marker(good_jpeg, |m| m == 0xDB);
+    let sos = jpeg_marker(good_jpeg, |m| m == 0xDA);
+    let idat = png_chunk_at(good_png, b"IDAT");
+
+    let mut without_scan = good_jpeg[..sos].to_vec();
+    without_scan.extend_from_slice(&[0xFF, 0xD9]);
+    let mut app1_past_end = good_jpeg[..2].to_vec();
+    app1_past_end.extend_from_slice(&[0xFF, 0xE1, 0xFF, 0xFF]);
+    app1_past_end.extend_from_slice(b"Exif\0\0");
+    app1_past_end.extend_from_slice(&good_jpeg[2..64]);
+    let mut png_text_2gb = good_png[..idat].to_vec();
+    png_text_2gb.extend_from_slice(&0x7FFF_FFF0u32.to_be_bytes());
+    png_text_2gb.extend_from_slice(b"tEXtComment\0");
+    png_text_2gb.extend_from_slice(&good_png[idat..]);
+    let mut png_bad_depth = good_png.to_vec();
+    png_bad_depth[24] = 3;
+    fix_png_crc(&mut png_bad_depth, 8, 13);
+    let mut png_bad_colour = good_png.to_vec();
+    png_bad_colour[25] = 5;
+    fix_png_crc(&mut png_bad_colour, 8, 13);
+    let mut gif_code_size = good_gif.to_vec();
+    gif_code_size[gif_lzw_code_size_at(good_gif)] = 15;
+    let mut webp_riff_size = good_webp.to_vec();
+    webp_riff_size[4..8].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    let mut webp_chunk_size = good_webp.to_vec();
+    webp_chunk_size[16..20].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+
+    vec![
+        sample("jpeg-sof-marker-flipped", flipped(good_jpeg, sof + 1, 0x08), Corrupt),
+        sample("jpeg-dqt-table-id-15", flipped(good_jpeg, dqt + 4, 0x0F), Corrupt),
+        sample("jpeg-sof-components-0", flipped(good_jpeg, sof + 9, good_jpeg[sof + 9]), Corrupt),
+        sample("jpeg-without-scan", without_scan, Corrupt),
+        sample("jpeg-app1-length-past-end", app1_past_end, Corrupt),
+        sample("png-idat-bit-flipped", flipped(good_png, idat + 8 + 20, 0x10), Corrupt),
+        sample("png-ihdr-bit-depth-3", png_bad_depth, Corrupt),
+        sample("png-ihdr-colour-type-5", png_bad_colour, Corrupt),
+        sample("png-text-chunk-2-gib", png_text_2gb, Corrupt),
+        sample("gif-lzw-code-size-15", gif_code_size, Corrupt),
+        sample("webp-riff-size-4-gib", webp_riff_size, Corrupt),
+        sample("webp-chunk-size-4-gib", webp_chunk_size, Corrupt),
+    ]
+}
+
+/// Polyglots and look-alikes: a format's magic in front of something else.
+fn disguised(good_jpeg: &[u8], good_png: &[u8]) -> Vec<Sample> {
+    use Expect::{Corrupt, Refused, TooManyPixels, Unknown};
+    let zip = b"PK\x03\x04\x14\0\0\0\x08\0payload.php<?php system($_GET['c']); ?>".to_vec();
+    vec![
+        // "<h" and "tm" read as the screen size: 26684x28020.
+        sample("gif-header-then-html", b"GIF89a<html><script>alert(document.cookie)</script></html>".to_vec(), TooManyPixels),
+        sample("png-signature-then-zip", [&good_png[..8], zip.as_slice()].concat(), Corrupt),
+        sample("jpeg-soi-then-pdf", [&good_jpeg[..3], b"\xE0%PDF-1.7 1 0 obj<<>>endobj".as_slice()].concat(), Corrupt),
+        sample("riff-wave-not-webp", b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0".to_vec(), Unknown),
+        sample("html-page", b"<!doctype html><html><body><img src=x onerror=alert(1)></body></html>".to_vec(), Unknown),
+        sample(
+            "svg-billion-laughs",
+            br#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><svg xmlns="http://www.w3.org/2000/svg">&lol3;</svg>"#.to_vec(),
+            Refused,
+        ),
+        sample(
+            "svg-external-image",
+            br#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"><image xlink:href="http://169.254.169.254/latest/meta-data/"/></svg>"#.to_vec(),
+            Refused,
+        ),
+        sample("zip-archive", zip, Unknown),
+    ]
 }

@@ -4,4 +4,5 @@
 pub mod binaries;
 pub mod hostile;
 pub mod images;
+pub mod server;
 pub mod services;

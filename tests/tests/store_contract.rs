@@ -104,5 +104,5 @@ async fn s3_store_keeps_the_contract_on_a_real_s3_server() {
     let endpoint = std::env::var("PIXELMILL_TEST_S3_ENDPOINT").unwrap_or_default();
     // A prefix of its own, so runs and other tests never see each other's blobs.
     let location = S3Location::parse(&format!("{url}/contract-{}", std::process::id())).unwrap();
-    contract(BlobStore::S3(S3Store::connect(location, &endpoint).await)).await;
+    contract(BlobStore::S3(S3Store::connect(location, &endpoint, Duration::from_secs(30)).await)).await;
 }

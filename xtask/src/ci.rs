@@ -51,6 +51,12 @@ pub fn run() -> Result<(), String> {
     step(".ci/workflows.sh", &|| cmd::run("bash", &[".ci/workflows.sh"]))?;
     // The Dockerfile's runtime stage built from a release build and run.
     step("image smoke", &|| Image::Smoke.run(&Context::from_process()))?;
+    // Licences, bans and sources of the dependency graph (deny.toml); advisories only where
+    // GitHub is reachable (PIXELMILL_DENY_ADVISORIES=1, set by the ci workflow).
+    step(".ci/deny.sh", &|| cmd::run("bash", &[".ci/deny.sh"]))?;
+    // Schemathesis against the release binary that image smoke built: no 5xx, every response
+    // as the OpenAPI document says.
+    step(".ci/api-fuzz.sh", &|| cmd::run("bash", &[".ci/api-fuzz.sh"]))?;
     eprintln!("\n== summary");
     for (name, seconds) in &timings {
         eprintln!("{name:<24} {seconds:>8.1} s");

@@ -42,7 +42,7 @@ usage: cargo xtask <command>
 commands:
   run [ARGS...]                      install missing system packages, then `cargo run --release --bin pixelmill -- ARGS`
   ci                                 every check CI runs: system packages, fmt, clippy, tests, Terraform, Helm and
-                                     workflow checks, image smoke test
+                                     workflow checks, image smoke test, dependency policy, API fuzzing
   deploy <env> [--dry-run] [--infra] preflight, build and push the image, Terraform (--infra), GitOps release by
                                      digest, Argo CD sync and health, smoke test; rolled back on failure
   promote <from> <to>                release the digest verified in <from> to <to> (prod: blue-green with analysis)

@@ -71,16 +71,19 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
     if bytes.starts_with(b"BM") && bytes.len() >= 26 {
         return Refused("bmp");
     }
-    if looks_like_markup(bytes) {
+    if looks_like_svg(bytes) {
         return Refused("svg");
     }
     Unknown
 }
 
-/// SVG and other XML: text whose first non-blank character opens a tag.
-fn looks_like_markup(bytes: &[u8]) -> bool {
+/// SVG: markup (text whose first non-blank character opens a tag) with an `<svg` element in its
+/// first 4 KiB. Other markup (HTML, XML) is not an image format at all.
+fn looks_like_svg(bytes: &[u8]) -> bool {
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    text.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b == b'<')
+    let markup = text.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b == b'<');
+    let head = &text[..text.len().min(4096)];
+    markup && head.windows(4).any(|w| w.eq_ignore_ascii_case(b"<svg"))
 }
 
 #[cfg(test)]
@@ -96,6 +99,7 @@ mod tests {
         assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0"), Sniffed::Refused("avif"));
         assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0"), Sniffed::Refused("heic"));
         assert_eq!(sniff(b"  \n<?xml version='1.0'?><svg/>"), Sniffed::Refused("svg"));
+        assert_eq!(sniff(b"<!doctype html><html><body></body></html>"), Sniffed::Unknown);
         assert_eq!(sniff(b"%PDF-1.7"), Sniffed::Refused("pdf"));
         assert_eq!(sniff(b""), Sniffed::Unknown);
         assert_eq!(sniff(b"hello world"), Sniffed::Unknown);

@@ -312,6 +312,7 @@ pub async fn delete(
     let Some((image, _variants)) = state.catalog().delete_image(&id).await? else {
         return Err(ApiError::not_found("image with this id"));
     };
+    state.hot().forget_image(&image.id);
     // Rows are gone first, so no reader finds a row whose blob is being removed. A variant
     // rendered meanwhile finds its image gone and removes its own blob. Every variant blob of
     // the image lies under its prefix, the ones a crash left without a row too.

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod error;
+mod hot;
 // utoipa's expansion of `params(SomeParams)` qualifies the type in a way this lint flags.
 #[allow(unused_qualifications)]
 mod images;
@@ -34,6 +35,7 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use self::error::{ApiError, InternalCause};
+use self::hot::HotCache;
 use self::render::RenderedVariant;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -57,6 +59,7 @@ struct Shared {
     pool: RenderPool,
     flights: SingleFlight<Result<Arc<RenderedVariant>, ApiError>>,
     write_limiter: RateLimiter,
+    hot: HotCache,
     metrics: PrometheusHandle,
     draining: AtomicBool,
 }
@@ -68,8 +71,9 @@ impl AppState {
         if config.migrate_on_start {
             catalog.migrate().await.context("migrations")?;
         }
-        let store =
-            BlobStore::open(&config.storage, &config.s3_endpoint, &config.data_dir).await.context("blob store")?;
+        let store = BlobStore::open(&config.storage, &config.s3_endpoint, &config.data_dir, config.store_timeout())
+            .await
+            .context("blob store")?;
         let limits = &config.limits;
         let pool = RenderPool::new(limits.max_renders_in_flight, limits.render_queue, config.render_timeout())?;
         let write_limiter = RateLimiter::new(limits.writes_per_second, limits.write_burst);
@@ -81,6 +85,7 @@ impl AppState {
             pool,
             flights: SingleFlight::default(),
             write_limiter,
+            hot: HotCache::new(config.memory_cache_bytes, Duration::from_secs(config.memory_cache_ttl_seconds)),
             metrics: telemetry::metrics(),
             draining: AtomicBool::new(false),
             config,
@@ -114,6 +119,10 @@ impl AppState {
     fn signing_key(&self) -> Option<&[u8]> {
         let key = self.0.config.signing_key.as_bytes();
         (!key.is_empty()).then_some(key)
+    }
+
+    fn hot(&self) -> &HotCache {
+        &self.0.hot
     }
 
     fn is_draining(&self) -> bool {

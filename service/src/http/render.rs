@@ -211,7 +211,14 @@ pub async fn render_image(
     let query = query.unwrap_or_default();
     auth::verify_signature(state.signing_key(), uri.path(), &query)?;
     let spec = parse_spec(&state, &query)?;
-    let image = find_image(&state, &id).await?;
+    let image = match state.hot().image(&id) {
+        Some(image) => image,
+        None => {
+            let image = Arc::new(find_image(&state, &id).await?);
+            state.hot().put_image(Arc::clone(&image));
+            image
+        }
+    };
     let source = OutputFormat::parse(&image.format).unwrap_or(OutputFormat::Jpeg);
     let (spec, vary) = negotiate(spec, &headers, source);
     let variant_key = spec.variant_key();
@@ -220,12 +227,22 @@ pub async fn render_image(
         return Ok(not_modified(&etag, vary));
     }
 
-    // The variant's blob key follows from the spec, so a hit is one store read and no catalog
-    // query. A blob is complete before its row is written; one that vanished (removed by
-    // hand, say) is rendered again below.
+    // The variant's blob key follows from the spec, so a hit is a memory lookup or one store
+    // read, and no catalog query. A blob is complete before its row is written; one that
+    // vanished (removed by hand, say) is rendered again below.
     let format = spec.output_format(source);
     let blob_key = BlobKey::variant(&image.id, &variant_key, format.extension())?;
-    if let Some(bytes) = state.store().get(&blob_key).await? {
+    let hit = match state.hot().variant(blob_key.as_str()) {
+        Some(bytes) => Some(bytes),
+        None => {
+            let stored = state.store().get(&blob_key).await?;
+            if let Some(bytes) = &stored {
+                state.hot().put_variant(blob_key.to_string(), bytes.clone());
+            }
+            stored
+        }
+    };
+    if let Some(bytes) = hit {
         metrics::counter!(telemetry::VARIANT_CACHE, "result" => "hit").increment(1);
         return Ok(immutable_response(bytes, format.mime_type(), &etag, Some("hit"), vary));
     }
@@ -241,7 +258,7 @@ pub async fn render_image(
 /// Renders a variant and stores it: blob first, then row.
 async fn render_variant(
     state: AppState,
-    image: ImageRow,
+    image: Arc<ImageRow>,
     spec: Spec,
     variant_key: String,
 ) -> Result<Arc<RenderedVariant>, ApiError> {
@@ -272,6 +289,7 @@ async fn render_variant(
         state.store().delete(&blob_key).await?;
         return Err(ApiError::not_found("image with this id"));
     }
+    state.hot().put_variant(blob_key.to_string(), bytes.clone());
     Ok(Arc::new(RenderedVariant { bytes, format: rendered.format }))
 }
 

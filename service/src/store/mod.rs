@@ -85,10 +85,17 @@ pub enum BlobStore {
 impl BlobStore {
     /// The store a `storage` setting names: `s3://bucket/prefix` (with `s3_endpoint` for an
     /// S3-compatible server), `file://PATH`, or empty for `<data_dir>/blobs`.
-    pub async fn open(storage: &str, s3_endpoint: &str, data_dir: &std::path::Path) -> Result<BlobStore, StoreError> {
+    /// Opens the store `storage` names. `timeout` bounds every operation of a remote store, so a
+    /// store that stops answering gives an error, not a request that hangs.
+    pub async fn open(
+        storage: &str,
+        s3_endpoint: &str,
+        data_dir: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<BlobStore, StoreError> {
         if storage.starts_with("s3://") {
             let location = S3Location::parse(storage)?;
-            Ok(BlobStore::S3(S3Store::connect(location, s3_endpoint).await))
+            Ok(BlobStore::S3(S3Store::connect(location, s3_endpoint, timeout).await))
         } else if let Some(path) = storage.strip_prefix("file://") {
             Ok(BlobStore::Local(LocalStore::open(path).await?))
         } else if storage.is_empty() {

@@ -2,9 +2,10 @@
 //! (environment, profile, web identity for IRSA in EKS). With an explicit endpoint (an
 //! S3-compatible server such as Garage) requests use path-style addressing.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
@@ -48,10 +49,12 @@ fn unavailable(op: &'static str, error: impl std::fmt::Debug) -> StoreError {
 
 impl S3Store {
     /// A client from the standard AWS configuration chain; `endpoint` (empty for AWS) selects an
-    /// S3-compatible server with path-style addressing.
-    pub async fn connect(location: S3Location, endpoint: &str) -> S3Store {
+    /// S3-compatible server with path-style addressing. `timeout` bounds each operation, retries
+    /// included, and the connection set-up.
+    pub async fn connect(location: S3Location, endpoint: &str, timeout: Duration) -> S3Store {
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let mut config = aws_sdk_s3::config::Builder::from(&shared);
+        let timeouts = TimeoutConfig::builder().connect_timeout(timeout).operation_timeout(timeout).build();
+        let mut config = aws_sdk_s3::config::Builder::from(&shared).timeout_config(timeouts);
         if !endpoint.is_empty() {
             config = config.endpoint_url(endpoint).force_path_style(true);
         }
