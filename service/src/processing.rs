@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -58,36 +57,33 @@ impl RenderPool {
         })
     }
 
-    /// Runs `job` on the pool and awaits its result. A job still waiting for a slot when the
-    /// time limit passes never ran: that is overload (503), not a slow render (504).
+    /// Runs `job` on the pool and awaits its result. Waiting for a slot and running each have
+    /// the time limit: a job still waiting when it passes never ran, and that is overload (503),
+    /// not a slow render (504); a job that runs past it is a slow render.
     pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, PoolError> {
         let Ok(admitted) = self.admission.clone().try_acquire_owned() else {
             metrics::counter!(telemetry::RENDER_REJECTED, "reason" => "overloaded").increment(1);
             return Err(PoolError::Overloaded);
         };
-        let started = Arc::new(AtomicBool::new(false));
-        let work = async {
-            let slot = self.slots.clone().acquire_owned().await.map_err(|_| PoolError::Lost)?;
-            let (sender, receiver) = oneshot::channel();
-            let running = Arc::clone(&started);
-            self.threads.spawn(move || {
-                running.store(true, Ordering::Relaxed);
-                let gauge = metrics::gauge!(telemetry::RENDERS_IN_FLIGHT);
-                gauge.increment(1.0);
-                let result = job();
-                gauge.decrement(1.0);
-                drop((slot, admitted));
-                // The receiver is gone when the request timed out or was cancelled.
-                let _ = sender.send(result);
-            });
-            receiver.await.map_err(|_| PoolError::Lost)
-        };
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(result) => result,
-            Err(_) if !started.load(Ordering::Relaxed) => {
+        let slot = match tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned()).await {
+            Ok(slot) => slot.map_err(|_| PoolError::Lost)?,
+            Err(_) => {
                 metrics::counter!(telemetry::RENDER_REJECTED, "reason" => "overloaded").increment(1);
-                Err(PoolError::Overloaded)
+                return Err(PoolError::Overloaded);
             }
+        };
+        let (sender, receiver) = oneshot::channel();
+        self.threads.spawn(move || {
+            let gauge = metrics::gauge!(telemetry::RENDERS_IN_FLIGHT);
+            gauge.increment(1.0);
+            let result = job();
+            gauge.decrement(1.0);
+            drop((slot, admitted));
+            // The receiver is gone when the request timed out or was cancelled.
+            let _ = sender.send(result);
+        });
+        match tokio::time::timeout(self.timeout, receiver).await {
+            Ok(result) => result.map_err(|_| PoolError::Lost),
             Err(_) => {
                 metrics::counter!(telemetry::RENDER_REJECTED, "reason" => "timeout").increment(1);
                 Err(PoolError::TimedOut(self.timeout))
@@ -147,7 +143,7 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
 
