@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the engine (fuzz/, cargo-fuzz and libFuzzer with AddressSanitizer):
+#
+#   bash .ci/fuzz.sh                     (FUZZ_SECONDS per target, default 60)
+#
+# Targets:
+#   decode  any bytes through upload validation and a 48 px render; an error of the input's
+#           making is fine, a panic, an abort, a sanitizer report or EngineError::Internal is not.
+#   spec    any query through the spec parser; a spec that parses must parse again from its
+#           canonical form to the same canonical form.
+# Seeds: the decode corpus starts from small JPEG, PNG, WebP and GIF files rendered by the
+# release `pixelmill render` from the photo corpus; the spec corpus from example queries. The
+# corpora grow in $FUZZ_DIR between runs. A crash leaves its input in fuzz/artifacts/<target>/
+# and fails the script: turn it into a sample of tests/src/hostile.rs (or a spec test) with the
+# fix, so it stays a regression test.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
+
+CARGO_FUZZ_VERSION="0.13.2"
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+FUZZ_DIR="${FUZZ_DIR:-$HOME/.cache/pixelmill-fuzz}"
+# cargo-fuzz passes unstable flags (-Zsanitizer) to the machine's stable compiler.
+export RUSTC_BOOTSTRAP=1
+
+log "tools"
+if [[ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+  build="$(mktemp -d)"
+  trap 'rm -rf "$build"' EXIT
+  nice -n 19 cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION" --target-dir "$build"
+  rm -rf "$build"
+  trap - EXIT
+fi
+cargo fuzz --version
+
+log "seeds"
+mkdir -p "$FUZZ_DIR/corpus/decode" "$FUZZ_DIR/corpus/spec"
+if [[ -z "$(ls -A "$FUZZ_DIR/corpus/decode")" ]]; then
+  [[ -x "$TARGET_DIR/release/pixelmill" ]] || cargo build --release --quiet -p pixelmill
+  photos="$(bash benches/corpus.sh)"
+  seeds="$(mktemp -d)"
+  for fmt in jpeg png webp gif; do
+    "$TARGET_DIR/release/pixelmill" render --out-dir "$seeds" "w=24&fmt=$fmt" "$photos"/jpeg-2560/*.jpg >/dev/null
+    for file in "$seeds"/*; do mv "$file" "$FUZZ_DIR/corpus/decode/$fmt-$(basename "$file")"; done
+  done
+  rm -rf "$seeds"
+fi
+queries=("w=400" "w=300&h=200&fit=cover&gravity=smart&fmt=webp&q=75" "crop=10,10,100,100&rotate=90&flip=h"
+  "blur=2.5&sharpen=1&gray=true&bg=ff000080&dpr=2&enlarge=1" "fmt=auto&progressive=true&lossless=1")
+for i in "${!queries[@]}"; do printf '%s' "${queries[$i]}" >"$FUZZ_DIR/corpus/spec/seed-$i"; done
+echo "decode seeds: $(ls "$FUZZ_DIR/corpus/decode" | wc -l), spec seeds: $(ls "$FUZZ_DIR/corpus/spec" | wc -l)"
+
+declare -a RESULTS=()
+FAILED=0
+fuzz() {
+  local target="$1"
+  cargo fuzz run --fuzz-dir fuzz --target-dir "$FUZZ_DIR/target" "$target" "$FUZZ_DIR/corpus/$target" -- \
+    -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 -max_len=262144 -print_final_stats=1
+}
+for target in spec decode; do
+  checked "fuzz $target (${FUZZ_SECONDS}s)" fuzz "$target"
+done
+
+log "summary"
+printf '%s\n' "${RESULTS[@]}"
+echo "fuzz: $(( ${#RESULTS[@]} - FAILED )) passed, $FAILED failed"
+[[ "$FAILED" == 0 ]]
