@@ -32,16 +32,7 @@ source .ci/lib.sh
 
 log "tools"
 command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 1; }
-if [[ "$(cargo deny --version 2>/dev/null || true)" != "cargo-deny $CARGO_DENY_VERSION" ]]; then
-  # In a scratch target directory of its own: the workspace's build (and its lock) is not
-  # touched, and the intermediate files go away.
-  build="$(mktemp -d)"
-  trap 'rm -rf "$build"' EXIT
-  nice -n 19 cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION" --target-dir "$build"
-  rm -rf "$build"
-  trap - EXIT
-fi
-cargo deny --version
+cargo_tool deny "$CARGO_DENY_VERSION"
 
 # --- checks ---------------------------------------------------------------------------------
 

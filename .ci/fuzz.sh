@@ -28,14 +28,7 @@ FUZZ_DIR="${FUZZ_DIR:-$HOME/.cache/pixelmill-fuzz}"
 export RUSTC_BOOTSTRAP=1
 
 log "tools"
-if [[ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
-  build="$(mktemp -d)"
-  trap 'rm -rf "$build"' EXIT
-  nice -n 19 cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION" --target-dir "$build"
-  rm -rf "$build"
-  trap - EXIT
-fi
-cargo fuzz --version
+cargo_tool fuzz "$CARGO_FUZZ_VERSION"
 
 log "seeds"
 mkdir -p "$FUZZ_DIR/corpus/decode" "$FUZZ_DIR/corpus/spec"

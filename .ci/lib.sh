@@ -39,3 +39,16 @@ checked() {
     FAILED=$((FAILED + 1))
   fi
 }
+
+# Installs cargo subcommand $1 (crate cargo-$1) at version $2 with `cargo install --locked`,
+# unless `cargo $1 --version` already says so. It builds in a scratch target directory, so the
+# workspace's build is not touched and the intermediate files go away.
+cargo_tool() {
+  local tool="$1" version="$2" build
+  if [[ "$(cargo "$tool" --version 2>/dev/null || true)" != "cargo-$tool $version" ]]; then
+    build="$(mktemp -d)"
+    nice -n 19 cargo install "cargo-$tool" --locked --version "$version" --target-dir "$build" || { rm -rf "$build"; return 1; }
+    rm -rf "$build"
+  fi
+  cargo "$tool" --version
+}
