@@ -21,7 +21,12 @@ pub fn run() -> Result<(), String> {
     step("system packages", &system::ensure_build_tools)?;
     step("fmt", &|| cmd::run(&cargo, &["fmt", "--all", "--check"]))?;
     step("clippy", &|| {
-        cmd::run(&cargo, &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])
+        cmd::run(&cargo, &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])?;
+        // The engine alone, as fuzz/ builds it: nothing of the `server` feature leaks into it.
+        cmd::run(
+            &cargo,
+            &["clippy", "-p", "pixelmill", "--no-default-features", "--lib", "--quiet", "--", "-D", "warnings"],
+        )
     })?;
     step("photo corpus", &|| cmd::run("bash", &["benches/corpus.sh"]))?;
     step("tests", &|| {
@@ -57,6 +62,9 @@ pub fn run() -> Result<(), String> {
     // Schemathesis against the release binary that image smoke built: no 5xx, every response
     // as the OpenAPI document says.
     step(".ci/api-fuzz.sh", &|| cmd::run("bash", &[".ci/api-fuzz.sh"]))?;
+    // A short coverage-guided fuzz of the decoders and the spec parser (AddressSanitizer); the
+    // corpora persist in ~/.cache/pixelmill-fuzz, so each run starts where the last one ended.
+    step(".ci/fuzz.sh", &|| cmd::run_with_env("bash", &[".ci/fuzz.sh"], &[("FUZZ_SECONDS", "30")]))?;
     eprintln!("\n== summary");
     for (name, seconds) in &timings {
         eprintln!("{name:<24} {seconds:>8.1} s");
