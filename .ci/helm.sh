@@ -187,7 +187,7 @@ check_core() {
 check_custom() {
   local files=() output
   mapfile -t files < <(printf "$WORK/%s/custom.yaml\n" "${NAMES[@]}")
-  files+=(deploy/*/application.yaml deploy/argocd/*.yaml)
+  files+=(deploy/*/application.yaml deploy/*/root.yaml deploy/argocd/*.yaml)
   output="$(node helm/validate-custom-resources.mjs "$MODULES" "${files[@]}" 2>&1)" || {
     echo "$output" | grep -v '^ok '
     echo "$output" | grep '^custom resources: ' | sed 's/^custom resources: //' >"$WORK/detail"

@@ -670,18 +670,24 @@ def test_applications_render_their_environment():
         assert '.spec.selector["rollouts-pod-template-hash"]' in ignored, ignored
 
 
-def test_app_of_apps_covers_every_environment():
-    root = yaml.safe_load((DEPLOY / "argocd" / "root.yaml").read_text())
-    include = root["spec"]["source"]["directory"]["include"]
-    apps = sorted(p.relative_to(DEPLOY).as_posix() for p in DEPLOY.glob("*/application.yaml"))
-    assert sorted(include.strip("{}").split(",")) == apps, (include, apps)
+def test_each_cluster_roots_only_its_own_environment():
+    # Every cluster runs its own Argo CD, which registers only itself: a root that listed another
+    # environment's Application would point it at a cluster it cannot reach.
     projects = {p["metadata"]["name"]: p for p in yaml.safe_load_all((DEPLOY / "argocd" / "appproject.yaml").read_text())}
-    assert root["spec"]["project"] in projects
     allowed = {(k["group"], k["kind"]) for k in projects["pixelmill"]["spec"]["namespaceResourceWhitelist"]}
-    for env in ("staging", "prod"):
+    envs = sorted(p.parent.name for p in DEPLOY.glob("*/application.yaml"))
+    assert envs == ["prod", "staging"], envs
+    for env in envs:
+        root = yaml.safe_load((DEPLOY / env / "root.yaml").read_text())
+        source = root["spec"]["source"]
+        assert source["path"] == f"deploy/{env}", source
+        assert source["directory"] == {"include": "application.yaml"}, source
+        assert root["spec"]["project"] in projects
+        assert root["spec"]["destination"]["server"] == "https://kubernetes.default.svc"
         app = yaml.safe_load((DEPLOY / env / "application.yaml").read_text())
         assert app["spec"]["project"] == "pixelmill"
         assert app["spec"]["source"]["repoURL"] in projects["pixelmill"]["spec"]["sourceRepos"]
+        assert source["repoURL"] == app["spec"]["source"]["repoURL"]
         for doc in render(DEPLOY / env / "values.yaml"):
             group = doc["apiVersion"].rpartition("/")[0]
             assert (group, doc["kind"]) in allowed, (env, group, doc["kind"])

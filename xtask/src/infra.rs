@@ -79,11 +79,11 @@ pub(crate) fn apply(ctx: &Context, env: &Environment) -> Result<(), String> {
     apply_plan(ctx, env, &plan)
 }
 
-fn chdir(env: &Environment) -> String {
+pub(crate) fn chdir(env: &Environment) -> String {
     format!("-chdir={}", env.terraform.dir)
 }
 
-fn init(ctx: &Context, env: &Environment) -> Result<(), String> {
+pub(crate) fn init(ctx: &Context, env: &Environment) -> Result<(), String> {
     let backend = format!("-backend-config={}", env.terraform.backend_config);
     ctx.run(&Cmd::new("terraform").args([chdir(env).as_str(), "init", "-input=false", &backend]))
 }

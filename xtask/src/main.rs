@@ -42,12 +42,13 @@ usage: cargo xtask <command>
 commands:
   run [ARGS...]                      install missing system packages, then `cargo run --release --bin pixelmill -- ARGS`
   ci                                 every check CI runs: system packages, fmt, clippy, tests, Terraform, Helm and
-                                     workflow checks, image smoke test, dependency policy, API fuzzing
+                                     workflow checks, image smoke test, dependency policy, API and engine fuzzing
   deploy <env> [--dry-run] [--infra] preflight, build and push the image, Terraform (--infra), GitOps release by
                                      digest, Argo CD sync and health, smoke test; rolled back on failure
   promote <from> <to>                release the digest verified in <from> to <to> (prod: blue-green with analysis)
   rollback <env>                     release the previous verified digest of <env> again
-  bootstrap <env>                    kubeconfig, Argo CD, Argo Rollouts, metrics-server, Prometheus, the Applications
+  bootstrap <env> [--dry-run]        kubeconfig, Argo CD, Argo Rollouts, load balancer controller, External Secrets,
+                                     metrics-server, Prometheus, the env's root Application
   infra plan|apply|destroy <env> [--yes]
                                      Terraform of terraform/envs/<env> with its S3 backend
   image build|push [<env>]           build the image from HEAD (tag: short sha); push it to <env>'s registry
@@ -72,7 +73,11 @@ fn main() -> ExitCode {
         }),
         Some("promote") => promote::Promote::parse(Args::new("promote", rest)).and_then(|c| c.run(&process())),
         Some("rollback") => rollback::Rollback::parse(Args::new("rollback", rest)).and_then(|c| c.run(&process())),
-        Some("bootstrap") => bootstrap::Bootstrap::parse(Args::new("bootstrap", rest)).and_then(|c| c.run(&process())),
+        Some("bootstrap") => bootstrap::Bootstrap::parse(Args::new("bootstrap", rest)).and_then(|bootstrap| {
+            let mut ctx = Context::from_process();
+            ctx.dry_run = bootstrap.dry_run;
+            bootstrap.run(&ctx)
+        }),
         Some("infra") => infra::Infra::parse(Args::new("infra", rest)).and_then(|c| c.run(&process())),
         Some("image") => image::Image::parse(Args::new("image", rest)).and_then(|c| c.run(&process())),
         Some("load") => load::Load::parse(Args::new("load", rest)).and_then(|c| c.run(&process())),

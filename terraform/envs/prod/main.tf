@@ -25,6 +25,10 @@ locals {
   image_bucket_name = coalesce(var.image_bucket_name, "${local.name}-images-${local.account_id}")
 
   cluster_admin_role_arns = [for role in var.cluster_admin_role_names : "arn:${local.partition}:iam::${local.account_id}:role/${role}"]
+
+  # The shared repository, whether this environment created it or looked it up.
+  ecr_repository_arn = var.ecr_create_repository ? module.ecr[0].repository_arn : data.aws_ecr_repository.shared[0].arn
+  ecr_repository_url = var.ecr_create_repository ? module.ecr[0].repository_url : data.aws_ecr_repository.shared[0].repository_url
 }
 
 module "network" {
@@ -50,11 +54,32 @@ module "eks" {
   log_retention_days     = var.log_retention_days
 }
 
+# One repository serves every environment: a promotion from staging to prod
+# moves an image digest, which only works if both pull from the same place.
+# The environment with ecr_create_repository = true (staging, applied first)
+# owns the repository, its key and its lifecycle; the others look it up.
 module "ecr" {
   source = "../../modules/ecr"
+  count  = var.ecr_create_repository ? 1 : 0
 
-  name           = local.name
+  name           = var.ecr_repository_name
   images_to_keep = var.ecr_images_to_keep
+}
+
+# module.ecr had no count while each environment made its own repository
+# (pixelmill-<environment>). This carries the objects in state over to the
+# new address, so the owner keeps its KMS key. The old repositories still go:
+# staging's is replaced (its name changes), prod's is destroyed with its key;
+# ECR refuses either while the old repository holds images.
+moved {
+  from = module.ecr
+  to   = module.ecr[0]
+}
+
+data "aws_ecr_repository" "shared" {
+  count = var.ecr_create_repository ? 0 : 1
+
+  name = var.ecr_repository_name
 }
 
 module "storage" {
@@ -95,7 +120,8 @@ module "iam" {
   ci_allowed_branches         = var.ci_allowed_branches
   ci_allowed_environments     = var.ci_allowed_environments
   github_oidc_provider_arn    = var.github_oidc_provider_arn
-  ecr_repository_arn          = module.ecr.repository_arn
+  ecr_repository_arn          = local.ecr_repository_arn
+  vpc_id                      = module.network.vpc_id
 }
 
 module "waf" {

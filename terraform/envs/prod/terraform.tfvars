@@ -16,7 +16,10 @@ node_groups = {
   }
 }
 
-ecr_images_to_keep      = 200
+# The repository is staging's (a release is promoted by digest); prod only
+# looks it up.
+ecr_create_repository = false
+
 variant_expiration_days = 90
 
 db_instance_class              = "db.r7g.large"

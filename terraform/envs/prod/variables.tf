@@ -85,8 +85,24 @@ variable "node_groups" {
   }))
 }
 
+variable "ecr_repository_name" {
+  description = "Name of the ECR repository shared by all environments (<account>.dkr.ecr.<region>.amazonaws.com/<name>)."
+  type        = string
+  default     = "pixelmill"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", var.ecr_repository_name)) && length(var.ecr_repository_name) <= 200
+    error_message = "ecr_repository_name must be a valid ECR repository name (lower case, digits, '.', '_', '-', '/')."
+  }
+}
+
+variable "ecr_create_repository" {
+  description = "Whether this environment creates and owns the shared ECR repository (true in exactly one environment, the one applied first); the others look it up by name."
+  type        = bool
+}
+
 variable "ecr_images_to_keep" {
-  description = "Newest images kept in the environment's ECR repository."
+  description = "Newest images kept in the shared ECR repository. Applies only to the environment that creates it (ecr_create_repository), and must cover the images every environment may still run or roll back to."
   type        = number
   default     = 100
 }

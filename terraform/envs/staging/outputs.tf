@@ -17,8 +17,8 @@ output "vpc_id" {
 }
 
 output "ecr_repository_url" {
-  description = "Repository the image is pushed to."
-  value       = module.ecr.repository_url
+  description = "The repository shared by all environments: CI pushes to it, every cluster pulls from it."
+  value       = local.ecr_repository_url
 }
 
 output "image_bucket" {
@@ -42,13 +42,23 @@ output "database_name" {
 }
 
 output "database_secret_arn" {
-  description = "Secrets Manager secret with the database credentials (managed and rotated by RDS)."
+  description = "Secrets Manager secret with the database credentials (managed and rotated by RDS); the External Secrets Operator reads it."
   value       = module.database.master_user_secret_arn
 }
 
 output "irsa_role_arn" {
   description = "IAM role of the pixelmill/pixelmill service account (eks.amazonaws.com/role-arn annotation)."
   value       = module.iam.service_role_arn
+}
+
+output "lb_controller_role_arn" {
+  description = "IRSA role of the AWS Load Balancer Controller (kube-system/aws-load-balancer-controller); `cargo xtask bootstrap` reads it and passes it to the controller's Helm install."
+  value       = module.iam.lb_controller_role_arn
+}
+
+output "external_secrets_role_arn" {
+  description = "IRSA role of the External Secrets Operator (external-secrets/external-secrets); `cargo xtask bootstrap` reads it and passes it to the operator's Helm install."
+  value       = module.iam.external_secrets_role_arn
 }
 
 output "ci_role_arn" {

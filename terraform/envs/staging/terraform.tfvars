@@ -16,7 +16,11 @@ node_groups = {
   }
 }
 
-ecr_images_to_keep      = 50
+# staging is applied first and owns the repository that prod pulls from too:
+# its lifecycle keeps enough images for prod's releases and rollbacks.
+ecr_create_repository = true
+ecr_images_to_keep    = 200
+
 variant_expiration_days = 14
 
 db_instance_class              = "db.t4g.medium"

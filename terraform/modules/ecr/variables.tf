@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name of the repository, e.g. \"pixelmill-prod\"."
+  description = "Name of the repository, e.g. \"pixelmill\" (one repository serves every environment)."
   type        = string
 
   validation {

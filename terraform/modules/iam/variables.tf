@@ -1,14 +1,16 @@
 variable "name" {
-  description = "Prefix of the role names, e.g. \"pixelmill-prod\" gives pixelmill-prod-service and pixelmill-prod-ci."
+  description = "Prefix of the role names, e.g. \"pixelmill-prod\" gives pixelmill-prod-service, pixelmill-prod-ci, pixelmill-prod-lb-controller and pixelmill-prod-external-secrets."
   type        = string
 
   validation {
-    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9+=,.@_-]{1,50}$", var.name))
-    error_message = "name must be 2-51 characters valid in an IAM role name."
+    # 64 characters at most per role name, the longest suffix being
+    # "-external-secrets" (17).
+    condition     = can(regex("^[a-zA-Z][a-zA-Z0-9+=,.@_-]{1,46}$", var.name))
+    error_message = "name must be 2-47 characters valid in an IAM role name."
   }
 }
 
-# --- Service role -------------------------------------------------------------------
+# --- The cluster's OIDC provider (all IRSA roles) and the service role ----------------
 
 variable "eks_oidc_provider_arn" {
   description = "ARN of the cluster's IAM OIDC provider (IRSA)."
@@ -73,16 +75,63 @@ variable "image_bucket_kms_key_arn" {
   }
 }
 
-variable "database_secret_arn" {
-  description = "Secrets Manager secret with the database credentials the service may read, or null for none."
+# --- AWS Load Balancer Controller role ---------------------------------------------
+
+variable "vpc_id" {
+  description = "VPC of the cluster: the load balancer controller may create security groups and change ingress rules only in it."
   type        = string
-  default     = null
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]+$", var.vpc_id))
+    error_message = "vpc_id must be a VPC ID (vpc-...)."
+  }
+}
+
+variable "lb_controller_namespace" {
+  description = "Namespace the AWS Load Balancer Controller is installed into."
+  type        = string
+  default     = "kube-system"
+}
+
+variable "lb_controller_service_account_name" {
+  description = "Name of the AWS Load Balancer Controller's Kubernetes service account (the only one that may assume its role)."
+  type        = string
+  default     = "aws-load-balancer-controller"
+}
+
+# --- External Secrets Operator role ------------------------------------------------
+
+variable "external_secrets_namespace" {
+  description = "Namespace the External Secrets Operator is installed into."
+  type        = string
+  default     = "external-secrets"
+}
+
+variable "external_secrets_service_account_name" {
+  description = "Name of the External Secrets Operator's Kubernetes service account (the only one that may assume its role)."
+  type        = string
+  default     = "external-secrets"
+}
+
+variable "database_secret_arn" {
+  description = "Secrets Manager secret with the database credentials; the External Secrets Operator may read it (and no other secret)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.database_secret_arn))
+    error_message = "database_secret_arn must be a Secrets Manager secret ARN."
+  }
 }
 
 variable "database_secret_kms_key_arn" {
-  description = "KMS key encrypting database_secret_arn, if it is a customer managed key; the service may decrypt with it only through Secrets Manager."
+  description = "KMS key encrypting database_secret_arn if it is a customer managed key, else null; the External Secrets Operator may decrypt with it only through Secrets Manager."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.database_secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.database_secret_kms_key_arn))
+    error_message = "database_secret_kms_key_arn must be a KMS key ARN or null."
+  }
 }
 
 # --- CI role --------------------------------------------------------------------------

@@ -33,12 +33,21 @@ fn yaml(text: &str, path: &[&str]) -> String {
 
 /// `key = "value"` of an HCL or tfvars file.
 fn hcl(text: &str, key: &str) -> String {
-    text.lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once('=')?;
-            (name.trim() == key).then(|| value.trim().trim_matches('"').to_owned())
-        })
-        .unwrap_or_else(|| panic!("no {key}"))
+    optional_hcl(text, key).unwrap_or_else(|| panic!("no {key}"))
+}
+
+fn optional_hcl(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        (name.trim() == key).then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// The text of `variable "<name>" { ... }` in a variables.tf (up to the next block).
+fn variable_block<'a>(text: &'a str, name: &str) -> &'a str {
+    let start = text.find(&format!("variable \"{name}\" {{")).unwrap_or_else(|| panic!("no variable {name}"));
+    let block = &text[start..];
+    &block[..block.find("\n}").unwrap_or(block.len())]
 }
 
 #[test]
@@ -69,9 +78,28 @@ fn environment_files_agree_with_terraform_helm_and_argo_cd() {
         assert_eq!(env.terraform.dir, format!("terraform/envs/{name}"));
         let backend = read(&format!("{}/{}", env.terraform.dir, env.terraform.backend_config));
         assert_eq!(hcl(&backend, "region"), env.aws.region, "{name}");
+
+        // The service stores into the bucket Terraform makes (no image_bucket_name: the default
+        // name), at the top, where the lifecycle rules and the IAM policy apply.
+        assert!(!tfvars.contains("image_bucket_name"), "{name}");
+        let bucket = format!("s3://pixelmill-{}-images-{}", hcl(&tfvars, "environment"), env.aws.account_id);
+        assert_eq!(yaml(&values, &["config", "storage"]), bucket, "{name}");
+        // Every environment pulls from the one repository Terraform makes or looks up.
+        let variables = read(&format!("terraform/envs/{name}/variables.tf"));
+        let repository = optional_hcl(&tfvars, "ecr_repository_name")
+            .unwrap_or_else(|| hcl(variable_block(&variables, "ecr_repository_name"), "default"));
+        assert_eq!(env.image.repository.rsplit_once('/').unwrap().1, repository, "{name}");
         assert_eq!(hcl(&backend, "key"), format!("pixelmill/{name}/terraform.tfstate"));
         assert!(!hcl(&backend, "bucket").is_empty());
     }
+    // One environment creates the shared repository: the one deployed first.
+    let creators: Vec<&str> = ENVS
+        .into_iter()
+        .filter(|name| {
+            hcl(&read(&format!("terraform/envs/{name}/terraform.tfvars")), "ecr_create_repository") == "true"
+        })
+        .collect();
+    assert_eq!(creators, ["staging"]);
     let appproject = read("deploy/argocd/appproject.yaml");
     for name in ENVS {
         let env = Environment::load(&ctx, name).unwrap();
@@ -141,5 +169,16 @@ fn terraform_validates_the_root_module_of_each_environment() {
         ]);
         let validated = run(&["validate", "-no-color"]);
         assert!(validated.contains("The configuration is valid."), "{validated}");
+    }
+}
+
+#[test]
+fn bootstrap_makes_the_secret_store_the_chart_names() {
+    let chart = read("helm/pixelmill/values.yaml");
+    let store = ["secrets", "externalSecret", "secretStoreRef"];
+    assert_eq!(yaml(&chart, &[&store[..], &["name"]].concat()), crate::bootstrap::SECRET_STORE);
+    assert_eq!(yaml(&chart, &[&store[..], &["kind"]].concat()), "ClusterSecretStore");
+    for name in ENVS {
+        assert!(!read(&format!("deploy/{name}/values.yaml")).contains("secretStoreRef"), "{name} names another store");
     }
 }

@@ -81,6 +81,15 @@ done < "$FAKE_DIR/rules"
 exit 0
 "#;
 
+/// `terraform output -json` of an applied environment, as Terraform prints it (some outputs).
+pub(crate) const TERRAFORM_OUTPUTS: &str = r#"{
+  "cluster_name": {"sensitive": false, "type": "string", "value": "pixelmill-staging"},
+  "external_secrets_role_arn": {"sensitive": false, "type": "string", "value": "arn:aws:iam::123456789012:role/pixelmill-staging-external-secrets"},
+  "lb_controller_role_arn": {"sensitive": false, "type": "string", "value": "arn:aws:iam::123456789012:role/pixelmill-staging-lb-controller"},
+  "vpc_id": {"sensitive": false, "type": "string", "value": "vpc-0a1b2c3d4e5f67890"}
+}
+"#;
+
 pub(crate) const FAKED: &[&str] =
     &["docker", "buildah", "podman", "aws", "terraform", "helm", "kubectl", "argocd", "cargo"];
 
@@ -207,12 +216,14 @@ impl Fixture {
         self.file("kubectl-version", "Client Version: v1.33.1\nKustomize Version: v5.6.0\n");
         self.file("argocd-user", "Logged In: true\nUsername: admin\nIssuer: argocd\n");
         self.file("argocd-sync", "Name: argocd/pixelmill\nOperation: Sync\nPhase: Succeeded\n");
+        self.file("terraform-outputs", TERRAFORM_OUTPUTS);
         let rules = [
             ("docker --version", "0", "Docker version 28.2.2, build e6534b4"),
             ("buildah --version", "0", "buildah version 1.28.2 (image-spec 1.0.2-dev, runtime-spec 1.0.2-dev)"),
             ("podman --version", "0", "podman version 4.3.1"),
             ("aws --version", "0", "aws-cli/2.17.0 Python/3.11.8 Linux/6.1.0 exe/x86_64.debian.12"),
             ("terraform --version", "0", "@terraform-version"),
+            ("terraform -chdir=* output -json", "0", "@terraform-outputs"),
             ("helm version --short", "0", "v3.16.2+g13654a5"),
             ("kubectl version --client", "0", "@kubectl-version"),
             ("kubectl argo rollouts version --short", "0", "kubectl-argo-rollouts: v1.8.3+49fa151"),

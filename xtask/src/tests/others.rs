@@ -25,17 +25,40 @@ fn bootstrap_installs_the_pinned_charts_then_the_argo_cd_applications() {
     };
     let argo = "https://argoproj.github.io/argo-helm";
     let community = "https://prometheus-community.github.io/helm-charts";
+    let role = "--set serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::123456789012:role";
     assert_eq!(
         fixture.calls(),
         [
             "aws --version".to_owned(),
+            "terraform --version".to_owned(),
             "helm version --short".to_owned(),
             "kubectl version --client".to_owned(),
             "aws sts get-caller-identity --query Account --output text".to_owned(),
+            "terraform -chdir=terraform/envs/staging init -input=false -backend-config=backend.hcl".to_owned(),
+            "terraform -chdir=terraform/envs/staging output -json".to_owned(),
             "aws eks update-kubeconfig --name pixelmill-staging --region eu-west-1 --alias pixelmill-staging"
                 .to_owned(),
             helm("argocd", "argo-cd", argo, "8.3.9", "argocd", ""),
             helm("argo-rollouts", "argo-rollouts", argo, "2.40.3", "argo-rollouts", ""),
+            helm(
+                "aws-load-balancer-controller",
+                "aws-load-balancer-controller",
+                "https://aws.github.io/eks-charts",
+                "1.13.4",
+                "kube-system",
+                &format!(
+                    " --set clusterName=pixelmill-staging --set region=eu-west-1 --set vpcId=vpc-0a1b2c3d4e5f67890 \
+                     --set serviceAccount.name=aws-load-balancer-controller {role}/pixelmill-staging-lb-controller"
+                )
+            ),
+            helm(
+                "external-secrets",
+                "external-secrets",
+                "https://charts.external-secrets.io",
+                "0.19.2",
+                "external-secrets",
+                &format!(" --set installCRDs=true {role}/pixelmill-staging-external-secrets")
+            ),
             helm(
                 "metrics-server",
                 "metrics-server",
@@ -54,14 +77,47 @@ fn bootstrap_installs_the_pinned_charts_then_the_argo_cd_applications() {
                 " --set prometheus.url=http://kube-prometheus-stack-prometheus.monitoring.svc --set prometheus.port=9090"
             ),
             "kubectl apply --context pixelmill-staging -f -".to_owned(),
+            "kubectl apply --context pixelmill-staging -f -".to_owned(),
             "kubectl apply --context pixelmill-staging -f deploy/argocd/appproject.yaml".to_owned(),
-            "kubectl apply --context pixelmill-staging -f deploy/argocd/root.yaml".to_owned(),
+            "kubectl apply --context pixelmill-staging -f deploy/staging/root.yaml".to_owned(),
         ]
     );
-    let secret = fixture.stdin_of("kubectl");
+    let stdin = fixture.stdin_of("kubectl");
+    let (store, secret) = stdin.split_once("----\n").unwrap();
+    assert!(store.contains("kind: ClusterSecretStore\nmetadata:\n  name: aws-secrets-manager\n"), "{store}");
+    assert!(store.contains("    - namespaces:\n        - pixelmill\n"), "{store}");
+    assert!(store.contains("      service: SecretsManager\n      region: eu-west-1\n"), "{store}");
+    assert!(!store.contains("auth:"), "the operator's own IRSA role, not a key: {store}");
     assert!(secret.contains("kind: Secret\n"), "{secret}");
     assert!(secret.contains("    argocd.argoproj.io/secret-type: cluster\n"), "{secret}");
     assert!(secret.contains("  name: pixelmill-staging\n  server: https://kubernetes.default.svc\n"), "{secret}");
+}
+
+#[test]
+fn bootstrap_needs_the_terraform_outputs_before_touching_the_cluster() {
+    let fixture = Fixture::new("bootstrap-outputs");
+    fixture.rule("terraform -chdir=* output -json", 0, "{}");
+    let ctx = fixture.context();
+    let error = Bootstrap::parse(Args::new("bootstrap", &args(&["prod"]))).unwrap().run(&ctx).unwrap_err();
+    assert!(error.contains("does not give the outputs bootstrap needs (missing field `vpc_id`"), "{error}");
+    assert!(error.contains("run `cargo xtask infra apply prod` first"), "{error}");
+    assert!(!fixture.calls().iter().any(|call| call.starts_with("helm upgrade") || call.starts_with("aws eks")));
+}
+
+#[test]
+fn bootstrap_dry_run_shows_where_the_outputs_go() {
+    let fixture = Fixture::new("bootstrap-dry");
+    let bootstrap = Bootstrap::parse(Args::new("bootstrap", &args(&["prod", "--dry-run"]))).unwrap();
+    let mut ctx = fixture.context();
+    ctx.dry_run = bootstrap.dry_run;
+    bootstrap.run(&ctx).unwrap();
+    let printed = ctx.output.lines().join("\n");
+    assert!(printed.contains("$ terraform -chdir=terraform/envs/prod output -json"), "{printed}");
+    assert!(printed.contains(" --set 'vpcId=<vpc_id>' "), "{printed}");
+    assert!(printed.contains("role-arn=<external_secrets_role_arn>"), "{printed}");
+    assert!(printed.contains("$ kubectl apply --context pixelmill-prod -f deploy/prod/root.yaml"), "{printed}");
+    let changes = ["helm upgrade", "kubectl apply", "aws eks", "terraform -chdir"];
+    assert!(!fixture.calls().iter().any(|call| changes.iter().any(|change| call.starts_with(change))));
 }
 
 #[test]

@@ -84,7 +84,21 @@ mock_provider "aws" {
     }
   }
 
+  mock_resource "aws_vpc" {
+    defaults = {
+      id = "vpc-0123456789abcdef0"
+    }
+  }
+
   mock_resource "aws_ecr_repository" {
+    defaults = {
+      arn            = "arn:aws:ecr:eu-west-1:123456789012:repository/pixelmill"
+      repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pixelmill"
+    }
+  }
+
+  # The repository staging created, as the lookup by name returns it.
+  mock_data "aws_ecr_repository" {
     defaults = {
       arn            = "arn:aws:ecr:eu-west-1:123456789012:repository/pixelmill"
       repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pixelmill"
@@ -151,7 +165,22 @@ run "prod_plans_with_its_settings" {
     condition = alltrue([for value in [
       output.cluster_name, output.region, output.ecr_repository_url, output.image_bucket, output.database_endpoint,
       output.database_secret_arn, output.irsa_role_arn, output.ci_role_arn, output.waf_acl_arn, output.alarm_topic_arn,
+      output.vpc_id, output.lb_controller_role_arn, output.external_secrets_role_arn,
     ] : value != null && value != ""])
     error_message = "Every output the delivery tool reads must be set."
+  }
+}
+
+run "prod_uses_the_repository_staging_created" {
+  command = plan
+
+  assert {
+    condition     = !var.ecr_create_repository && length(module.ecr) == 0
+    error_message = "prod must not create a repository (staging owns the shared one)."
+  }
+
+  assert {
+    condition     = data.aws_ecr_repository.shared[0].name == "pixelmill" && output.ecr_repository_url == data.aws_ecr_repository.shared[0].repository_url
+    error_message = "prod must look the shared repository up by name and output its URL."
   }
 }

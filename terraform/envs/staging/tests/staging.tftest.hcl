@@ -84,6 +84,12 @@ mock_provider "aws" {
     }
   }
 
+  mock_resource "aws_vpc" {
+    defaults = {
+      id = "vpc-0123456789abcdef0"
+    }
+  }
+
   mock_resource "aws_ecr_repository" {
     defaults = {
       arn            = "arn:aws:ecr:eu-west-1:123456789012:repository/pixelmill"
@@ -151,7 +157,79 @@ run "staging_plans_with_its_settings" {
     condition = alltrue([for value in [
       output.cluster_name, output.region, output.ecr_repository_url, output.image_bucket, output.database_endpoint,
       output.database_secret_arn, output.irsa_role_arn, output.ci_role_arn, output.waf_acl_arn, output.alarm_topic_arn,
+      output.vpc_id, output.lb_controller_role_arn, output.external_secrets_role_arn,
     ] : value != null && value != ""])
     error_message = "Every output the delivery tool reads must be set."
+  }
+}
+
+run "staging_creates_the_shared_repository" {
+  command = plan
+
+  assert {
+    condition     = var.ecr_create_repository && length(module.ecr) == 1 && length(data.aws_ecr_repository.shared) == 0
+    error_message = "staging creates the shared repository and looks nothing up."
+  }
+
+  assert {
+    condition     = module.ecr[0].repository_name == "pixelmill"
+    error_message = "The shared repository is named pixelmill, not after the environment."
+  }
+
+  assert {
+    condition     = output.ecr_repository_url == module.ecr[0].repository_url
+    error_message = "The repository URL must be the created repository's."
+  }
+
+  assert {
+    condition     = var.ecr_images_to_keep == 200
+    error_message = "The owner's lifecycle must keep enough images for prod's releases too."
+  }
+}
+
+run "an_environment_that_does_not_create_the_repository_looks_it_up" {
+  command = plan
+
+  variables {
+    ecr_create_repository = false
+  }
+
+  override_data {
+    target = data.aws_ecr_repository.shared
+    values = {
+      arn            = "arn:aws:ecr:eu-west-1:123456789012:repository/pixelmill"
+      repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pixelmill"
+    }
+  }
+
+  assert {
+    condition     = length(module.ecr) == 0
+    error_message = "No aws_ecr_repository (nor its key) may be planned when ecr_create_repository is false."
+  }
+
+  assert {
+    condition     = length(data.aws_ecr_repository.shared) == 1 && data.aws_ecr_repository.shared[0].name == "pixelmill"
+    error_message = "The repository must be looked up by its shared name."
+  }
+
+  assert {
+    condition     = output.ecr_repository_url == data.aws_ecr_repository.shared[0].repository_url && output.ecr_repository_url == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/pixelmill"
+    error_message = "The repository URL must come from the lookup."
+  }
+}
+
+run "controller_roles_are_output_for_bootstrap" {
+  command = plan
+
+  assert {
+    condition     = output.lb_controller_role_arn == module.iam.lb_controller_role_arn && output.external_secrets_role_arn == module.iam.external_secrets_role_arn
+    error_message = "The controllers' roles must be output as lb_controller_role_arn and external_secrets_role_arn."
+  }
+
+  assert {
+    condition = alltrue([for value in [output.lb_controller_role_arn, output.external_secrets_role_arn] :
+      can(regex("^arn:aws:iam::[0-9]{12}:role/.+$", value))
+    ])
+    error_message = "lb_controller_role_arn and external_secrets_role_arn must be set to role ARNs."
   }
 }

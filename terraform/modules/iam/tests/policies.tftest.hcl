@@ -24,18 +24,22 @@ variables {
   ci_allowed_environments  = ["staging", "production"]
   github_oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
   ecr_repository_arn       = "arn:aws:ecr:eu-west-1:123456789012:repository/pixelmill-test"
+  vpc_id                   = "vpc-0123456789abcdef0"
+
+  database_secret_arn         = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0000-abcdef"
+  database_secret_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/22222222-2222-2222-2222-222222222222"
 }
 
 run "service_role_trusts_only_the_pixelmill_service_account" {
   command = plan
 
   assert {
-    condition     = length(jsondecode(data.aws_iam_policy_document.service_trust.json).Statement) == 1
+    condition     = length(jsondecode(data.aws_iam_policy_document.irsa_trust["service"].json).Statement) == 1
     error_message = "The service trust policy must have a single statement."
   }
 
   assert {
-    condition = alltrue([for statement in jsondecode(data.aws_iam_policy_document.service_trust.json).Statement :
+    condition = alltrue([for statement in jsondecode(data.aws_iam_policy_document.irsa_trust["service"].json).Statement :
       statement.Effect == "Allow" &&
       toset(flatten([statement.Action])) == toset(["sts:AssumeRoleWithWebIdentity"]) &&
       statement.Principal == { Federated = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF" } &&
@@ -46,7 +50,7 @@ run "service_role_trusts_only_the_pixelmill_service_account" {
         }
       }
     ])
-    error_message = "Only system:serviceaccount:pixelmill:pixelmill of this cluster, for STS, may assume the service role: ${data.aws_iam_policy_document.service_trust.json}"
+    error_message = "Only system:serviceaccount:pixelmill:pixelmill of this cluster, for STS, may assume the service role: ${data.aws_iam_policy_document.irsa_trust["service"].json}"
   }
 }
 
@@ -113,34 +117,174 @@ run "service_policy_stays_inside_its_prefix" {
   }
 }
 
-run "service_may_read_the_database_secret_when_given" {
+run "service_role_no_longer_reads_secrets_manager" {
+  command = plan
+
+  # The pods get DATABASE_URL from the Kubernetes Secret the External
+  # Secrets Operator builds; only the operator's role reads the secret.
+  assert {
+    condition = !anytrue([for statement in jsondecode(data.aws_iam_policy_document.service.json).Statement :
+      anytrue([for action in flatten([statement.Action]) : startswith(action, "secretsmanager:")])
+    ])
+    error_message = "The service role must not read Secrets Manager: ${data.aws_iam_policy_document.service.json}"
+  }
+}
+
+run "lb_controller_role_trusts_only_its_service_account" {
+  command = plan
+
+  assert {
+    condition = length(jsondecode(data.aws_iam_policy_document.irsa_trust["lb_controller"].json).Statement) == 1 && alltrue([
+      for statement in jsondecode(data.aws_iam_policy_document.irsa_trust["lb_controller"].json).Statement :
+      statement.Effect == "Allow" &&
+      toset(flatten([statement.Action])) == toset(["sts:AssumeRoleWithWebIdentity"]) &&
+      statement.Principal == { Federated = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF" } &&
+      statement.Condition == {
+        StringEquals = {
+          "oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF:sub" = "system:serviceaccount:kube-system:aws-load-balancer-controller"
+          "oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF:aud" = "sts.amazonaws.com"
+        }
+      }
+    ])
+    error_message = "Only system:serviceaccount:kube-system:aws-load-balancer-controller, for STS, may assume the controller's role: ${data.aws_iam_policy_document.irsa_trust["lb_controller"].json}"
+  }
+}
+
+run "lb_controller_policy_scopes_its_changes" {
+  command = plan
+
+  assert {
+    condition = alltrue([for statement in jsondecode(data.aws_iam_policy_document.lb_controller.json).Statement :
+      statement.Effect == "Allow" && !anytrue([for action in flatten([statement.Action]) : strcontains(action, "*")])
+    ])
+    error_message = "The controller's policy names its actions, without wildcards."
+  }
+
+  assert {
+    # Only reads, and the calls that have no resource-level permissions,
+    # may use "*".
+    condition = alltrue(flatten([for statement in jsondecode(data.aws_iam_policy_document.lb_controller.json).Statement : [
+      for action in flatten([statement.Action]) :
+      can(regex("^(ec2|elasticloadbalancing):Describe", action)) || contains(["acm:ListCertificates", "shield:GetSubscriptionState", "elasticloadbalancing:SetWebAcl"], action)
+    ] if contains(flatten([statement.Resource]), "*")]))
+    error_message = "Only Describe calls and calls without resource-level permissions may use Resource \"*\": ${data.aws_iam_policy_document.lb_controller.json}"
+  }
+
+  assert {
+    # Resources it creates must carry the cluster tag in the request.
+    condition = alltrue([for statement in jsondecode(data.aws_iam_policy_document.lb_controller.json).Statement :
+      try(statement.Condition.Null["aws:RequestTag/elbv2.k8s.aws/cluster"], null) == "false"
+      if length(setintersection(toset(flatten([statement.Action])), toset(["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"]))) > 0
+    ])
+    error_message = "Load balancers and target groups may only be created with the elbv2.k8s.aws/cluster tag."
+  }
+
+  assert {
+    # Deleting or reconfiguring load balancers, target groups and security
+    # groups needs the cluster tag on the resource.
+    condition = alltrue([for statement in jsondecode(data.aws_iam_policy_document.lb_controller.json).Statement :
+      try(statement.Condition.Null["aws:ResourceTag/elbv2.k8s.aws/cluster"], null) == "false"
+      if length(setintersection(toset(flatten([statement.Action])), toset([
+        "ec2:DeleteSecurityGroup",
+        "elasticloadbalancing:DeleteLoadBalancer",
+        "elasticloadbalancing:DeleteTargetGroup",
+        "elasticloadbalancing:ModifyLoadBalancerAttributes",
+        "elasticloadbalancing:ModifyTargetGroup",
+        "elasticloadbalancing:SetSecurityGroups",
+      ]))) > 0
+    ])
+    error_message = "The controller may only delete or change load balancers, target groups and security groups it tagged."
+  }
+
+  assert {
+    condition = [for statement in jsondecode(data.aws_iam_policy_document.lb_controller.json).Statement :
+      statement.Condition if contains(flatten([statement.Action]), "ec2:AuthorizeSecurityGroupIngress")
+    ] == [{ ArnEquals = { "ec2:Vpc" = "arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0123456789abcdef0" } }]
+    error_message = "Security group rules may only be changed in the cluster's VPC."
+  }
+
+  assert {
+    condition = [for statement in jsondecode(data.aws_iam_policy_document.lb_controller.json).Statement :
+      { resource = statement.Resource, condition = statement.Condition } if contains(flatten([statement.Action]), "iam:CreateServiceLinkedRole")
+      ] == [{
+        resource  = "arn:aws:iam::123456789012:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing"
+        condition = { StringEquals = { "iam:AWSServiceName" = "elasticloadbalancing.amazonaws.com" } }
+    }]
+    error_message = "The controller may only create the ELB service-linked role."
+  }
+
+  assert {
+    condition = alltrue([for action in ["wafv2:AssociateWebACL", "wafv2:DisassociateWebACL", "elasticloadbalancing:SetWebAcl", "acm:DescribeCertificate", "acm:ListCertificates", "shield:GetSubscriptionState"] :
+      anytrue([for statement in jsondecode(data.aws_iam_policy_document.lb_controller.json).Statement : contains(flatten([statement.Action]), action)])
+    ])
+    error_message = "The controller needs WAFv2 association, certificate discovery and the Shield subscription state."
+  }
+}
+
+run "external_secrets_role_trusts_only_its_service_account" {
+  command = plan
+
+  assert {
+    condition = length(jsondecode(data.aws_iam_policy_document.irsa_trust["external_secrets"].json).Statement) == 1 && alltrue([
+      for statement in jsondecode(data.aws_iam_policy_document.irsa_trust["external_secrets"].json).Statement :
+      statement.Effect == "Allow" &&
+      toset(flatten([statement.Action])) == toset(["sts:AssumeRoleWithWebIdentity"]) &&
+      statement.Principal == { Federated = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF" } &&
+      statement.Condition == {
+        StringEquals = {
+          "oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF:sub" = "system:serviceaccount:external-secrets:external-secrets"
+          "oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF:aud" = "sts.amazonaws.com"
+        }
+      }
+    ])
+    error_message = "Only system:serviceaccount:external-secrets:external-secrets, for STS, may assume the operator's role: ${data.aws_iam_policy_document.irsa_trust["external_secrets"].json}"
+  }
+}
+
+run "external_secrets_may_read_only_the_database_secret" {
+  command = plan
+
+  assert {
+    condition = jsonencode({
+      for statement in jsondecode(data.aws_iam_policy_document.external_secrets.json).Statement :
+      statement.Sid => { actions = sort(flatten([statement.Action])), resources = flatten([statement.Resource]), condition = try(statement.Condition, null) }
+      }) == jsonencode({
+      ReadDatabaseSecret = {
+        actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+        resources = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0000-abcdef"]
+        condition = null
+      }
+      DecryptDatabaseSecret = {
+        actions   = ["kms:Decrypt"]
+        resources = ["arn:aws:kms:eu-west-1:123456789012:key/22222222-2222-2222-2222-222222222222"]
+        condition = { StringEquals = { "kms:ViaService" = "secretsmanager.eu-west-1.amazonaws.com" } }
+      }
+    })
+    error_message = "The operator may read exactly the database secret and decrypt it only through Secrets Manager: ${data.aws_iam_policy_document.external_secrets.json}"
+  }
+}
+
+run "external_secrets_without_a_customer_key_gets_no_kms_grant" {
   command = plan
 
   variables {
-    database_secret_arn         = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0000-abcdef"
-    database_secret_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/22222222-2222-2222-2222-222222222222"
+    database_secret_kms_key_arn = null
   }
 
   assert {
-    condition = jsonencode([for statement in jsondecode(data.aws_iam_policy_document.service.json).Statement :
-      { actions = sort(flatten([statement.Action])), resource = statement.Resource } if statement.Sid == "ReadDatabaseSecret"
-      ]) == jsonencode([{
-        actions  = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-        resource = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0000-abcdef"
-    }])
-    error_message = "The service may read exactly the database secret."
+    condition     = [for statement in jsondecode(data.aws_iam_policy_document.external_secrets.json).Statement : statement.Sid] == ["ReadDatabaseSecret"]
+    error_message = "Without a customer managed key only the secret itself is granted."
+  }
+}
+
+run "a_secret_that_is_not_a_secrets_manager_arn_is_refused" {
+  command = plan
+
+  variables {
+    database_secret_arn = "*"
   }
 
-  assert {
-    condition = [for statement in jsondecode(data.aws_iam_policy_document.service.json).Statement :
-      { action = statement.Action, resource = statement.Resource, condition = statement.Condition } if statement.Sid == "DecryptDatabaseSecret"
-      ] == [{
-        action    = "kms:Decrypt"
-        resource  = "arn:aws:kms:eu-west-1:123456789012:key/22222222-2222-2222-2222-222222222222"
-        condition = { StringEquals = { "kms:ViaService" = "secretsmanager.eu-west-1.amazonaws.com" } }
-    }]
-    error_message = "The secret's key may only decrypt, through Secrets Manager."
-  }
+  expect_failures = [var.database_secret_arn]
 }
 
 run "ci_role_trusts_only_allowed_branches_and_environments_of_the_repository" {

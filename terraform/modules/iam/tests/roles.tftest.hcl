@@ -38,6 +38,8 @@ variables {
   image_bucket_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-1111-1111-1111-111111111111"
   github_repository        = "pixelmill/pixelmill"
   ecr_repository_arn       = "arn:aws:ecr:eu-west-1:123456789012:repository/pixelmill-test"
+  vpc_id                   = "vpc-0123456789abcdef0"
+  database_secret_arn      = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0000-abcdef"
 }
 
 run "creates_the_github_oidc_provider_when_the_account_has_none" {
@@ -76,7 +78,7 @@ run "each_role_carries_only_its_own_policy" {
   command = plan
 
   assert {
-    condition     = aws_iam_role_policy.service.role == aws_iam_role.service.id && aws_iam_role_policy.service.policy == data.aws_iam_policy_document.service.json
+    condition     = aws_iam_role_policy.service.role == aws_iam_role.irsa["service"].id && aws_iam_role_policy.service.policy == data.aws_iam_policy_document.service.json
     error_message = "The service role must carry the service policy."
   }
 
@@ -86,12 +88,53 @@ run "each_role_carries_only_its_own_policy" {
   }
 
   assert {
-    condition     = aws_iam_role.service.assume_role_policy == data.aws_iam_policy_document.service_trust.json && aws_iam_role.ci.assume_role_policy == data.aws_iam_policy_document.ci_trust.json
+    condition     = aws_iam_role_policy.lb_controller.role == aws_iam_role.irsa["lb_controller"].id && aws_iam_role_policy.lb_controller.policy == data.aws_iam_policy_document.lb_controller.json
+    error_message = "The load balancer controller's role must carry its policy."
+  }
+
+  assert {
+    condition     = aws_iam_role_policy.external_secrets.role == aws_iam_role.irsa["external_secrets"].id && aws_iam_role_policy.external_secrets.policy == data.aws_iam_policy_document.external_secrets.json
+    error_message = "The External Secrets Operator's role must carry its policy."
+  }
+
+  assert {
+    condition = alltrue([
+      aws_iam_role.irsa["service"].assume_role_policy == data.aws_iam_policy_document.irsa_trust["service"].json,
+      aws_iam_role.ci.assume_role_policy == data.aws_iam_policy_document.ci_trust.json,
+      aws_iam_role.irsa["lb_controller"].assume_role_policy == data.aws_iam_policy_document.irsa_trust["lb_controller"].json,
+      aws_iam_role.irsa["external_secrets"].assume_role_policy == data.aws_iam_policy_document.irsa_trust["external_secrets"].json,
+    ])
     error_message = "Each role must use its own trust policy."
   }
 
   assert {
-    condition     = aws_iam_role.service.name == "pixelmill-test-service" && aws_iam_role.ci.name == "pixelmill-test-ci"
+    condition = alltrue([
+      aws_iam_role.irsa["service"].name == "pixelmill-test-service",
+      aws_iam_role.ci.name == "pixelmill-test-ci",
+      aws_iam_role.irsa["lb_controller"].name == "pixelmill-test-lb-controller",
+      aws_iam_role.irsa["external_secrets"].name == "pixelmill-test-external-secrets",
+    ])
     error_message = "Roles must be named after the environment."
+  }
+}
+
+run "controller_trust_follows_the_configured_service_accounts" {
+  command = plan
+
+  variables {
+    lb_controller_namespace               = "aws-lb"
+    lb_controller_service_account_name    = "controller"
+    external_secrets_namespace            = "eso"
+    external_secrets_service_account_name = "operator"
+  }
+
+  assert {
+    condition     = [for condition in data.aws_iam_policy_document.irsa_trust["lb_controller"].statement[0].condition : one(condition.values) if endswith(condition.variable, ":sub")] == ["system:serviceaccount:aws-lb:controller"]
+    error_message = "The load balancer controller's role must trust the configured service account."
+  }
+
+  assert {
+    condition     = [for condition in data.aws_iam_policy_document.irsa_trust["external_secrets"].statement[0].condition : one(condition.values) if endswith(condition.variable, ":sub")] == ["system:serviceaccount:eso:operator"]
+    error_message = "The External Secrets Operator's role must trust the configured service account."
   }
 }
