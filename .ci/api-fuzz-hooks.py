@@ -1,8 +1,8 @@
 """Schemathesis hooks of .ci/api-fuzz.sh (loaded through SCHEMATHESIS_HOOKS).
 
-The OpenAPI document types the upload and render bodies as arrays of integers (how utoipa
-describes `Vec<u8>`), not as binary image data: left alone, Schemathesis sends only junk
-bodies, and only the refusals (400, 413, 415, 422) are ever exercised. So about half of the
+The OpenAPI document types the upload and render bodies as binary strings, and random bytes
+are almost never an image: left alone, Schemathesis sends only junk bodies, and only the
+refusals (400, 413, 415, 422) are ever exercised. So about half of the
 cases of those operations carry an image instead, sent raw or as the multipart field `file`:
   - a sample (JPEG, PNG, GIF, WebP) from the directory FUZZ_IMAGES, as is;
   - a PNG made here of generated size, colour type and pixels (new bytes: a new image, 201);

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Problem};
+use super::openapi::{ImageBytes, ImageForm};
 use super::{AppState, WriteAccess};
 use crate::catalog::{ImageRow, Inserted};
 use crate::engine::{self, OutputFormat};
@@ -62,6 +63,7 @@ pub struct ImageList {
 #[allow(dead_code)] // Documents the query; the handler parses it by hand to answer problem+json.
 pub struct ListParams {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -144,8 +146,8 @@ pub(super) async fn read_image_body(state: &AppState, request: Request) -> Resul
     request_body(
         description = "The image: JPEG, PNG, GIF or WebP, raw or as multipart field `file`",
         content(
-            (Vec<u8> = "image/*"),
-            (Vec<u8> = "multipart/form-data"),
+            (ImageBytes = "image/*"),
+            (ImageForm = "multipart/form-data"),
         ),
     ),
     responses(
@@ -159,7 +161,8 @@ pub(super) async fn read_image_body(state: &AppState, request: Request) -> Resul
         (status = 429, description = "Write rate exceeded", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Overloaded or a dependency is down", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("api_key" = [])),
+    // A key is needed where the server has auth on, which it must have off loopback.
+    security((), ("api_key" = [])),
 )]
 pub async fn upload(
     State(state): State<AppState>,
@@ -263,7 +266,7 @@ pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> 
     tag = "images",
     params(("id" = String, Path, description = "Image id")),
     responses(
-        (status = 200, description = "The original", content_type = "image/*", body = Vec<u8>,
+        (status = 200, description = "The original", content_type = "image/*", body = ImageBytes,
             headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "`If-None-Match` matched"),
         (status = 404, description = "No such image", body = Problem, content_type = "application/problem+json"),
@@ -301,7 +304,8 @@ pub async fn original(
         (status = 429, description = "Write rate exceeded", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The catalog or store is down", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("api_key" = [])),
+    // A key is needed where the server has auth on, which it must have off loopback.
+    security((), ("api_key" = [])),
 )]
 pub async fn delete(
     State(state): State<AppState>,

@@ -5,12 +5,27 @@ use std::fmt::Write;
 
 use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::Problem;
 use super::images::{ImageLinks, ImageList, ImageMetadata};
 use super::system::{Health, Readiness};
 use super::{images, render, system};
+
+/// The bytes of an image, as a request or response body.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // Documents a body; handlers read and write raw bytes.
+pub(super) struct ImageBytes(Vec<u8>);
+
+/// A multipart upload: the image in the field `file`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Documents a body; handlers read the multipart stream themselves.
+pub(super) struct ImageForm {
+    /// The image: JPEG, PNG, GIF or WebP.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,7 +48,7 @@ use super::{images, render, system};
         system::openapi_json,
         system::docs,
     ),
-    components(schemas(Problem, ImageMetadata, ImageLinks, ImageList, Health, Readiness)),
+    components(schemas(Problem, ImageMetadata, ImageLinks, ImageList, Health, Readiness, ImageBytes, ImageForm)),
     modifiers(&BearerKeys),
     tags(
         (name = "images", description = "Stored images"),

@@ -11,10 +11,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Problem};
 use super::images::{find_image, read_image_body};
+use super::openapi::{ImageBytes, ImageForm};
 use super::{AppState, WriteAccess, auth};
 use crate::catalog::{ImageRow, VariantRow};
 use crate::engine::format::{Sniffed, sniff};
@@ -38,33 +39,46 @@ pub struct RenderedVariant {
 #[allow(dead_code)] // Documents the spec; `Spec::parse` reads the raw query.
 pub struct SpecParams {
     /// Width in pixels, 1 to 16384.
+    #[param(minimum = 1, maximum = 16384)]
     w: Option<u32>,
     /// Height in pixels, 1 to 16384.
+    #[param(minimum = 1, maximum = 16384)]
     h: Option<u32>,
     /// `cover`, `contain`, `fill`, `inside` (default) or `outside`.
-    fit: Option<String>,
+    #[param(inline)]
+    fit: Option<Fit>,
     /// `center` (default), `north`, `south`, `east`, `west`, `northeast`, `northwest`, `southeast`,
     /// `southwest` or `smart`.
-    gravity: Option<String>,
+    #[param(inline)]
+    gravity: Option<Gravity>,
     /// `x,y,w,h` in source pixels, applied before resizing.
+    #[param(pattern = r"^[0-9]+,[0-9]+,[0-9]+,[0-9]+$")]
     crop: Option<String>,
     /// `0`, `90`, `180` or `270`.
+    #[param(minimum = 0, maximum = 270, multiple_of = 90)]
     rotate: Option<u32>,
     /// `h` or `v`.
-    flip: Option<String>,
+    #[param(inline)]
+    flip: Option<Flip>,
     /// Gaussian blur sigma, 0.3 to 100.
+    #[param(minimum = 0.3, maximum = 100)]
     blur: Option<f32>,
     /// Sharpen sigma, 0.3 to 10.
+    #[param(minimum = 0.3, maximum = 10)]
     sharpen: Option<f32>,
     /// Grayscale output.
     gray: Option<bool>,
     /// `jpeg`, `png`, `webp`, `avif`, `gif` or `auto` (chosen from `Accept`, with `Vary: Accept`).
-    fmt: Option<String>,
+    #[param(inline)]
+    fmt: Option<Fmt>,
     /// Quality 1 to 100 (default 80).
+    #[param(minimum = 1, maximum = 100)]
     q: Option<u8>,
     /// Background for flattening alpha and padding, hex `rrggbb` or `rrggbbaa`.
+    #[param(pattern = r"^([0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")]
     bg: Option<String>,
     /// Device pixel ratio, 1 to 4.
+    #[param(minimum = 1, maximum = 4)]
     dpr: Option<f32>,
     /// Allow output larger than the source.
     enlarge: Option<bool>,
@@ -76,6 +90,58 @@ pub struct SpecParams {
     preset: Option<String>,
     /// HMAC-SHA256 signature of the URL; required when the server has a signing key.
     sig: Option<String>,
+}
+
+/// The values of `fit`, as the spec grammar names them.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Fit {
+    Cover,
+    Contain,
+    Fill,
+    Inside,
+    Outside,
+}
+
+/// The values of `gravity`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Gravity {
+    Center,
+    North,
+    South,
+    East,
+    West,
+    Northeast,
+    Northwest,
+    Southeast,
+    Southwest,
+    Smart,
+}
+
+/// The values of `flip`: horizontal or vertical.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+enum Flip {
+    #[schema(rename = "h")]
+    H,
+    #[schema(rename = "v")]
+    V,
+}
+
+/// The values of `fmt`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Fmt {
+    Jpeg,
+    Png,
+    Webp,
+    Avif,
+    Gif,
+    Auto,
 }
 
 /// Parses the spec of a render request, without its `sig`, enforcing presets-only.
@@ -189,7 +255,7 @@ fn record_stages(rendered: &Rendered) {
     tag = "render",
     params(("id" = String, Path, description = "Image id"), SpecParams),
     responses(
-        (status = 200, description = "The variant", content_type = "image/*", body = Vec<u8>,
+        (status = 200, description = "The variant", content_type = "image/*", body = ImageBytes,
             headers(("ETag" = String), ("Cache-Control" = String), ("X-Cache" = String, description = "hit or miss"),
                 ("Vary" = String, description = "Accept, when fmt=auto"))),
         (status = 304, description = "`If-None-Match` matched"),
@@ -301,10 +367,10 @@ async fn render_variant(
     params(SpecParams),
     request_body(
         description = "The image: JPEG, PNG, GIF or WebP, raw or as multipart field `file`",
-        content((Vec<u8> = "image/*"), (Vec<u8> = "multipart/form-data")),
+        content((ImageBytes = "image/*"), (ImageForm = "multipart/form-data")),
     ),
     responses(
-        (status = 200, description = "The rendered image", content_type = "image/*", body = Vec<u8>),
+        (status = 200, description = "The rendered image", content_type = "image/*", body = ImageBytes),
         (status = 400, description = "Bad spec or empty body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the byte limit", body = Problem, content_type = "application/problem+json"),
@@ -314,7 +380,8 @@ async fn render_variant(
         (status = 503, description = "Overloaded (see Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "The render ran past its time limit", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("api_key" = [])),
+    // A key is needed where the server has auth on, which it must have off loopback.
+    security((), ("api_key" = [])),
 )]
 pub async fn render_body(
     State(state): State<AppState>,

@@ -201,6 +201,76 @@ async fn the_openapi_document_describes_every_route() {
     assert!(html.contains("GET /v1/images/{id}/render"));
 }
 
+/// A parameter's schema with `null` taken out of an optional one (`oneOf`/`anyOf` with a null
+/// branch) and `$ref`s followed.
+fn value_schema<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap();
+        return value_schema(document, &document["components"]["schemas"][name]);
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(branches) = schema[key].as_array() {
+            let branch = branches.iter().find(|branch| branch["type"] != "null").unwrap();
+            return value_schema(document, branch);
+        }
+    }
+    schema
+}
+
+#[tokio::test]
+async fn the_openapi_document_states_what_the_spec_parser_accepts() {
+    let app = app_with(|_| {}).await;
+    let document = json(app.get("/openapi.json").await).await;
+    let presets = Presets::default();
+    let parses = |name: &str, value: &str| crate::engine::Spec::parse(&format!("{name}={value}"), &presets).is_ok();
+    let mut stated = Vec::new();
+    for parameter in document["paths"]["/v1/render"]["post"]["parameters"].as_array().unwrap() {
+        let name = parameter["name"].as_str().unwrap();
+        let schema = value_schema(&document, &parameter["schema"]);
+        if let Some(values) = schema["enum"].as_array() {
+            for value in values {
+                assert!(parses(name, value.as_str().unwrap()), "{name}={value} is in the document");
+            }
+            assert!(!parses(name, "sideways"), "{name}: a value outside the enum");
+            stated.push(name);
+        }
+        let integer =
+            schema["type"] == "integer" || schema["type"].as_array().is_some_and(|t| t.contains(&"integer".into()));
+        let step = if integer { 1.0 } else { 0.01 };
+        if let Some(minimum) = schema["minimum"].as_f64() {
+            assert!(parses(name, &minimum.to_string()), "{name}={minimum}, the minimum");
+            assert!(!parses(name, &(minimum - step).to_string()), "{name} below {minimum}");
+            stated.push(name);
+        }
+        if let Some(maximum) = schema["maximum"].as_f64() {
+            assert!(parses(name, &maximum.to_string()), "{name}={maximum}, the maximum");
+            assert!(!parses(name, &(maximum + step).to_string()), "{name} above {maximum}");
+        }
+        if let Some(pattern) = schema["pattern"].as_str() {
+            stated.push(name);
+            assert!(pattern.starts_with('^') && pattern.ends_with('$'), "{name}: {pattern} anchors");
+        }
+    }
+    stated.sort_unstable();
+    stated.dedup();
+    let expected = ["bg", "blur", "crop", "dpr", "fit", "flip", "fmt", "gravity", "h", "q", "rotate", "sharpen", "w"];
+    assert_eq!(stated, expected, "parameters whose values the document states");
+    for (value, ok) in [("10,20,30,40", true), ("10,20,30", false)] {
+        assert_eq!(parses("crop", value), ok, "crop={value}");
+    }
+    for (value, ok) in [("ff8800", true), ("ff880080", true), ("ff88", false)] {
+        assert_eq!(parses("bg", value), ok, "bg={value}");
+    }
+    // Bodies are binary, not arrays of numbers.
+    for path in ["/v1/images", "/v1/render"] {
+        let content = &document["paths"][path]["post"]["requestBody"]["content"];
+        let raw = value_schema(&document, &content["image/*"]["schema"]);
+        assert_eq!((raw["type"].as_str(), raw["format"].as_str()), (Some("string"), Some("binary")), "{path}");
+        let form = value_schema(&document, &content["multipart/form-data"]["schema"]);
+        assert_eq!(form["properties"]["file"]["format"], "binary", "{path}");
+    }
+}
+
 #[tokio::test]
 async fn presets_only_refuses_free_specs() {
     let app = app_with(|config| {
