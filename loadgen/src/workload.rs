@@ -258,6 +258,10 @@ impl Pixelmill {
     }
 }
 
+/// The client side of the server's rule for signed renders (`pixelmill::http::auth::sign`): an
+/// HMAC-SHA256 of `path?` and the sorted pairs. A client computes it, so the load generator does
+/// too rather than build the service crate; `pixelmill_load_drives_every_scenario_and_cleans_up`
+/// (tests/tests/http.rs) runs it against a server that refuses unsigned renders.
 pub(crate) fn sign(key: &[u8], path: &str, query: &str) -> String {
     let mut pairs: Vec<&str> = query.split('&').filter(|pair| !pair.is_empty()).collect();
     pairs.sort_unstable();

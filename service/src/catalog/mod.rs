@@ -299,9 +299,10 @@ impl Catalog {
         .await
     }
 
-    /// Deletes the image and its variant rows in one transaction; returns what was deleted (variants
-    /// by key), or `None` if there was no such image.
-    pub async fn delete_image(&self, id: &str) -> Result<Option<(ImageRow, Vec<VariantRow>)>, CatalogError> {
+    /// Deletes the image and its variant rows in one transaction; returns the deleted image, or
+    /// `None` if there was no such image. The variants' blobs are found by their prefix, which
+    /// also finds those a crash left without a row.
+    pub async fn delete_image(&self, id: &str) -> Result<Option<ImageRow>, CatalogError> {
         self.observe("delete_image", async {
             let mut transaction = self.pool.begin().await?;
             // Writing first matters for SQLite: a transaction that reads before it writes fails with
@@ -309,11 +310,7 @@ impl Catalog {
             // first and explicitly because SQLite's cascade is not relied upon; on PostgreSQL a variant
             // inserted between the two statements is removed by the cascade, and its blob is left
             // for garbage collection.
-            let variant_rows =
-                sqlx::query(concat!("DELETE FROM variants WHERE image_id = $1 RETURNING ", variant_columns!()))
-                    .bind(id)
-                    .fetch_all(&mut *transaction)
-                    .await?;
+            sqlx::query("DELETE FROM variants WHERE image_id = $1").bind(id).execute(&mut *transaction).await?;
             let image_row = sqlx::query(concat!("DELETE FROM images WHERE id = $1 RETURNING ", image_columns!()))
                 .bind(id)
                 .fetch_optional(&mut *transaction)
@@ -323,10 +320,8 @@ impl Catalog {
                 return Ok(None);
             };
             let image = image_from_row(&image_row)?;
-            let mut variants = variant_rows.iter().map(variant_from_row).collect::<Result<Vec<_>, _>>()?;
             transaction.commit().await?;
-            variants.sort_by(|a, b| a.variant_key.cmp(&b.variant_key));
-            Ok(Some((image, variants)))
+            Ok(Some(image))
         })
         .await
     }

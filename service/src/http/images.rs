@@ -313,7 +313,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     check_image_id(&id)?;
-    let Some((image, _variants)) = state.catalog().delete_image(&id).await? else {
+    let Some(image) = state.catalog().delete_image(&id).await? else {
         return Err(ApiError::not_found("image with this id"));
     };
     state.hot().forget_image(&image.id);

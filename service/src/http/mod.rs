@@ -20,8 +20,9 @@ mod system;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -209,40 +210,40 @@ impl FromRequestParts<AppState> for WriteAccess {
     }
 }
 
-/// Token buckets per client: `per_second` tokens flow in, up to `burst`; a write takes one.
-struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
-}
+/// Per-client write limit: GCRA (governor) with `per_second` writes sustained and bursts of up to
+/// `burst`. A rate of 0 turns limiting off.
+struct RateLimiter(Option<governor::DefaultKeyedRateLimiter<String>>);
 
 impl RateLimiter {
-    /// A rate of 0 turns limiting off.
+    /// Clients kept before those whose allowance has refilled are forgotten (they are
+    /// indistinguishable from new ones).
+    const TRACKED_CLIENTS: usize = 10_000;
+    const LONGEST_PERIOD: Duration = Duration::from_secs(365 * 24 * 3600);
+
     fn new(per_second: f64, burst: u32) -> RateLimiter {
-        RateLimiter { per_second, burst: f64::from(burst.max(1)), buckets: Mutex::default() }
+        if per_second <= 0.0 {
+            return RateLimiter(None);
+        }
+        // One write per `period`; clamped so that neither extreme rate makes a zero or an
+        // unrepresentable period.
+        let period = Duration::try_from_secs_f64(1.0 / per_second)
+            .unwrap_or(Self::LONGEST_PERIOD)
+            .clamp(Duration::from_nanos(1), Self::LONGEST_PERIOD);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let quota = governor::Quota::with_period(period).map(|quota| quota.allow_burst(burst));
+        RateLimiter(quota.map(governor::RateLimiter::keyed))
     }
 
-    /// `Err(seconds to wait)` when `client` is out of tokens.
+    /// `Err(seconds to wait)` when `client` is out of allowance.
     fn check(&self, client: &str) -> Result<(), u64> {
-        if self.per_second <= 0.0 {
-            return Ok(());
+        let Some(limiter) = &self.0 else { return Ok(()) };
+        if limiter.len() > Self::TRACKED_CLIENTS {
+            limiter.retain_recent();
         }
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() > 10_000 {
-            // Forget clients whose buckets have refilled: they are indistinguishable from new ones.
-            let full_after = Duration::from_secs_f64(self.burst / self.per_second);
-            buckets.retain(|_, (_, last)| now.duration_since(*last) < full_after);
-        }
-        let (tokens, last) = buckets.entry(client.to_owned()).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / self.per_second).ceil() as u64)
-        }
+        limiter.check_key(&client.to_owned()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(limiter.clock()));
+            wait.as_secs_f64().ceil() as u64
+        })
     }
 }
 

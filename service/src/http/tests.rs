@@ -167,6 +167,33 @@ async fn writes_past_the_rate_answer_429_with_retry_after() {
     assert_eq!(app.get("/v1/images").await.status(), StatusCode::OK);
 }
 
+#[test]
+fn the_write_limit_is_per_client_and_takes_any_configured_rate() {
+    let limiter = RateLimiter::new(0.5, 2);
+    assert_eq!(limiter.check("a"), Ok(()));
+    assert_eq!(limiter.check("a"), Ok(()));
+    assert_eq!(limiter.check("a"), Err(2), "one write per 2 s after the burst");
+    assert_eq!(limiter.check("b"), Ok(()), "each client has its own allowance");
+
+    let off = RateLimiter::new(0.0, 1);
+    assert!((0..100).all(|_| off.check("a").is_ok()));
+
+    // Rates too small or too large for a `Duration` period neither panic nor turn limiting off.
+    let slow = RateLimiter::new(1e-300, 1);
+    assert_eq!(slow.check("a"), Ok(()));
+    assert_eq!(slow.check("a"), Err(RateLimiter::LONGEST_PERIOD.as_secs()));
+    assert_eq!(RateLimiter::new(f64::MAX, 1).check("a"), Ok(()));
+
+    // Past the tracked clients, those whose allowance has refilled are forgotten.
+    let fast = RateLimiter::new(1e9, 1);
+    for client in 0..=RateLimiter::TRACKED_CLIENTS {
+        assert_eq!(fast.check(&client.to_string()), Ok(()));
+    }
+    fast.check("one more").unwrap();
+    let tracked = fast.0.as_ref().map_or(0, |limiter| limiter.len());
+    assert!(tracked < RateLimiter::TRACKED_CLIENTS, "{tracked} clients still tracked");
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_every_route() {
     let app = app_with(|_| {}).await;
