@@ -230,8 +230,10 @@ impl RateLimiter {
             .unwrap_or(Self::LONGEST_PERIOD)
             .clamp(Duration::from_nanos(1), Self::LONGEST_PERIOD);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        let quota = governor::Quota::with_period(period).map(|quota| quota.allow_burst(burst));
-        RateLimiter(quota.map(governor::RateLimiter::keyed))
+        let quota = governor::Quota::with_period(period)
+            .unwrap_or_else(|| unreachable!("a period of at least 1 ns makes a quota"))
+            .allow_burst(burst);
+        RateLimiter(Some(governor::RateLimiter::keyed(quota)))
     }
 
     /// `Err(seconds to wait)` when `client` is out of allowance.
