@@ -3,8 +3,8 @@
 #
 #   bash .ci/api-fuzz.sh        (from anywhere)
 #
-# It starts the release binary (`pixelmill serve`, built only when missing: in `cargo xtask ci`
-# the image smoke step has just built it) on a free loopback port with an empty data directory,
+# It starts `pixelmill serve` (PIXELMILL_BINARY, which `cargo xtask ci` sets to the binary its
+# tests ran; else the release build, built when missing) on a free loopback port with an empty data directory,
 # seeds a few images, and lets Schemathesis generate requests for every operation of
 # /openapi.json, valid and invalid: query strings, path ids, headers and bodies (junk, and real
 # JPEG, PNG, GIF and WebP images through .ci/api-fuzz-hooks.py). Every response must
@@ -43,7 +43,9 @@ EXAMPLES="${PIXELMILL_FUZZ_EXAMPLES:-500}"
 CHECKS="not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance"
 CHECKS+=",response_schema_conformance,image_matches_content_type"
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-BINARY="$TARGET_DIR/release/pixelmill"
+# The binary under test: PIXELMILL_BINARY (cargo xtask ci passes the one its tests ran), else
+# the release build.
+BINARY="${PIXELMILL_BINARY:-$TARGET_DIR/release/pixelmill}"
 REPORTS="$TARGET_DIR/api-fuzz"
 # Named specs for `preset=`; the fuzzer draws these names as well as unknown ones.
 PRESETS="thumb=w=64&h=64&fit=cover;hero=w=200&fmt=webp;gray=gray=1&q=50"
@@ -67,6 +69,7 @@ ST="$VENV/bin/st"
 if [[ ! -x "$BINARY" ]]; then
   log "release build"
   cargo build --release -p pixelmill
+  BINARY="$TARGET_DIR/release/pixelmill"
 fi
 
 # --- server ---------------------------------------------------------------------------------

@@ -12,6 +12,8 @@
 #           making is fine, a panic, an abort, a sanitizer report or EngineError::Internal is not.
 #   spec    any query through the spec parser; a spec that parses must parse again from its
 #           canonical form to the same canonical form.
+#   render  (spec, bytes) pairs: the first line a query, the rest an image, rendered under small
+#           limits; no panic, no `Internal`, nothing past the render budget.
 # Seeds: the decode corpus starts from small JPEG, PNG, WebP and GIF files rendered by the
 # release `pixelmill render` from the photo corpus; the spec corpus from example queries. The
 # corpora grow in $FUZZ_DIR between runs. A crash leaves its input in fuzz/artifacts/<target>/
@@ -36,13 +38,14 @@ log "tools"
 cargo_tool fuzz "$CARGO_FUZZ_VERSION"
 
 log "seeds"
-mkdir -p "$FUZZ_DIR/corpus/decode" "$FUZZ_DIR/corpus/spec"
+mkdir -p "$FUZZ_DIR/corpus/decode" "$FUZZ_DIR/corpus/spec" "$FUZZ_DIR/corpus/render"
 if [[ -z "$(ls -A "$FUZZ_DIR/corpus/decode")" ]]; then
-  [[ -x "$TARGET_DIR/release/pixelmill" ]] || cargo build --release --quiet -p pixelmill
+  pixelmill="${PIXELMILL_BINARY:-$TARGET_DIR/release/pixelmill}"
+  [[ -x "$pixelmill" ]] || { cargo build --release --quiet -p pixelmill; pixelmill="$TARGET_DIR/release/pixelmill"; }
   photos="$(bash benches/corpus.sh)"
   seeds="$(mktemp -d)"
   for fmt in jpeg png webp gif; do
-    "$TARGET_DIR/release/pixelmill" render --out-dir "$seeds" "w=24&fmt=$fmt" "$photos"/jpeg-2560/*.jpg >/dev/null
+    "$pixelmill" render --out-dir "$seeds" "w=24&fmt=$fmt" "$photos"/jpeg-2560/*.jpg >/dev/null
     for file in "$seeds"/*; do mv "$file" "$FUZZ_DIR/corpus/decode/$fmt-$(basename "$file")"; done
   done
   rm -rf "$seeds"
@@ -50,7 +53,16 @@ fi
 queries=("w=400" "w=300&h=200&fit=cover&gravity=smart&fmt=webp&q=75" "crop=10,10,100,100&rotate=90&flip=h"
   "blur=2.5&sharpen=1&gray=true&bg=ff000080&dpr=2&enlarge=1" "fmt=auto&progressive=true&lossless=1")
 for i in "${!queries[@]}"; do printf '%s' "${queries[$i]}" >"$FUZZ_DIR/corpus/spec/seed-$i"; done
-echo "decode seeds: $(ls "$FUZZ_DIR/corpus/decode" | wc -l), spec seeds: $(ls "$FUZZ_DIR/corpus/spec" | wc -l)"
+# Render seeds: each decode seed under each example query, and the hostile specs of the tests.
+if [[ -z "$(ls -A "$FUZZ_DIR/corpus/render")" ]]; then
+  render_queries=("${queries[@]}" "w=16384&h=1&fit=cover&enlarge=1" "w=16384&h=1&fit=fill&enlarge=1&fmt=webp")
+  for seed in "$FUZZ_DIR"/corpus/decode/*; do
+    for i in "${!render_queries[@]}"; do
+      { printf '%s\n' "${render_queries[$i]}"; cat "$seed"; } >"$FUZZ_DIR/corpus/render/$i-$(basename "$seed")"
+    done
+  done
+fi
+echo "decode seeds: $(ls "$FUZZ_DIR/corpus/decode" | wc -l), spec seeds: $(ls "$FUZZ_DIR/corpus/spec" | wc -l), render seeds: $(ls "$FUZZ_DIR/corpus/render" | wc -l)"
 
 declare -a RESULTS=()
 FAILED=0
@@ -60,7 +72,7 @@ fuzz() {
     "$target" "$FUZZ_DIR/corpus/$target" -- \
     -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 -max_len=262144 -print_final_stats=1
 }
-for target in spec decode; do
+for target in spec decode render; do
   checked "fuzz $target (${FUZZ_SECONDS}s)" fuzz "$target"
 done
 

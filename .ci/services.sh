@@ -15,6 +15,8 @@ garage_key_id=GK0123456789abcdef01234567
 garage_secret=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 garage_bucket=pixelmill-test
 garage_conf=$state/garage.toml
+# Garage is built from crates.io once per machine, pinned: a new release is a deliberate change.
+garage_version=2.5.0
 
 ensure_postgres() {
   if ! command -v pg_ctlcluster >/dev/null; then
@@ -29,8 +31,9 @@ ensure_postgres() {
 }
 
 ensure_garage() {
-  if ! command -v garage >/dev/null && [ ! -x "$HOME/.cargo/bin/garage" ]; then
-    cargo install garage --locked --quiet >&2
+  if ! { command -v garage >/dev/null || [ -x "$HOME/.cargo/bin/garage" ]; } \
+    || ! "$(command -v garage || echo "$HOME/.cargo/bin/garage")" --version 2>/dev/null | grep -qE "[: v]$garage_version( |$)"; then
+    cargo install garage --locked --quiet --version "$garage_version" >&2
   fi
   local garage; garage=$(command -v garage || echo "$HOME/.cargo/bin/garage")
   if [ ! -f "$garage_conf" ]; then

@@ -27,7 +27,7 @@ fn bench_decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     for set in ["jpeg-2560", "jpeg-2560-progressive", "jpeg-5120", "jpeg-5120-progressive"] {
         let bytes = corpus_file(set);
-        let probe = decode::probe(&bytes, u64::MAX).expect("probe");
+        let probe = decode::probe(&bytes, &Limits { max_input_pixels: u64::MAX, ..Limits::default() }).expect("probe");
         for shrink in [1, 4, 8] {
             group.bench_with_input(BenchmarkId::new(set, format!("1/{shrink}")), &shrink, |b, &shrink| {
                 b.iter(|| decode::decode(&bytes, &probe, shrink).expect("decode"));
@@ -39,7 +39,7 @@ fn bench_decode(c: &mut Criterion) {
 
 fn bench_resize(c: &mut Criterion) {
     let bytes = corpus_file("jpeg-2560");
-    let probe = decode::probe(&bytes, u64::MAX).expect("probe");
+    let probe = decode::probe(&bytes, &Limits { max_input_pixels: u64::MAX, ..Limits::default() }).expect("probe");
     let mut group = c.benchmark_group("resize-lanczos3");
     for (label, shrink) in [("2560x1600", 1), ("640x400", 4)] {
         let image = decode::decode(&bytes, &probe, shrink).expect("decode");
@@ -53,7 +53,7 @@ fn bench_resize(c: &mut Criterion) {
 
 fn bench_encode(c: &mut Criterion) {
     let bytes = corpus_file("jpeg-2560");
-    let probe = decode::probe(&bytes, u64::MAX).expect("probe");
+    let probe = decode::probe(&bytes, &Limits { max_input_pixels: u64::MAX, ..Limits::default() }).expect("probe");
     let full = decode::decode(&bytes, &probe, 1).expect("decode");
     let options = EncodeOptions { quality: 80, progressive: false, lossless: false };
     let mut group = c.benchmark_group("encode");

@@ -7,7 +7,7 @@ use pixelmill::engine::{self, EngineError, Limits, Presets, Spec};
 
 fuzz_target!(|bytes: &[u8]| {
     // Small limits keep each run fast; a bomb must still be refused from its header.
-    let limits = Limits { max_input_pixels: 4_000_000, max_output_pixels: 1_000_000 };
+    let limits = Limits { max_input_pixels: 4_000_000, max_output_pixels: 1_000_000, ..Limits::default() };
     if let Err(EngineError::Internal(cause)) = engine::validate(bytes, &limits) {
         panic!("validate: internal error {cause}");
     }

@@ -8,11 +8,13 @@ non-zero when any case failed.
 
 import hashlib
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 import traceback
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
@@ -466,6 +468,109 @@ def test_checksum_changes_only_with_config():
     assert re.fullmatch(r"[0-9a-f]{64}", base), base
 
 
+# --- render budget ---------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+# What the service holds besides its renders and its memory cache (runtime, pools, buffers).
+RUNTIME_BYTES = 128 * MIB
+QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|M|G|T)?")
+QUANTITY_FACTORS = {None: 1, "m": Fraction(1, 1000), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+                    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity(value) -> Fraction:
+    """A Kubernetes quantity ("2", 2, 1.5, "1500m", "2Gi", "512Mi", "1G") as an exact number."""
+    match = QUANTITY.fullmatch(str(value))
+    assert match, f"not a quantity the tests read: {value!r}"
+    return Fraction(match.group(1)) * QUANTITY_FACTORS[match.group(2)]
+
+
+def service_resources(docs):
+    found = [c for c in workload(docs)["spec"]["template"]["spec"]["containers"] if c["name"] == "pixelmill"]
+    assert len(found) == 1, [c["name"] for c in found]
+    return found[0]["resources"]
+
+
+def config_data(docs):
+    return one(docs, "ConfigMap", "pixelmill")["data"]
+
+
+def renders_in_flight(sets=(), set_strings=(), set_jsons=()):
+    docs = render(sets=sets, set_strings=set_strings, set_jsons=set_jsons)
+    return config_data(docs)["PIXELMILL_MAX_RENDERS_IN_FLIGHT"]
+
+
+def test_quantities_are_read_exactly():
+    assert [quantity(q) for q in ("2", 2, 1.5, "1500m", "500m")] == [2, 2, Fraction(3, 2), Fraction(3, 2), Fraction(1, 2)]
+    assert [quantity(q) for q in ("2Gi", "512Mi", "1G", "64Ki", 1048576)] == [2 * 2**30, 512 * 2**20, 10**9, 64 * 2**10, 2**20]
+
+
+def test_renders_in_flight_fit_the_cpu_and_memory_limits():
+    # Every render runs on its own thread of the render pool and holds up to
+    # PIXELMILL_MAX_RENDER_BYTES: more renders than cores only share the cores, and the
+    # memory limit must hold all of them, the memory cache and the runtime.
+    scenarios = [("defaults", render())] + [(str(s.relative_to(REPO)), render(s)) for s in all_scenarios()]
+    for name, docs in scenarios:
+        data = config_data(docs)
+        in_flight = int(data["PIXELMILL_MAX_RENDERS_IN_FLIGHT"])
+        render_bytes = int(data["PIXELMILL_MAX_RENDER_BYTES"])
+        cache_bytes = int(data["PIXELMILL_MEMORY_CACHE_BYTES"])
+        resources = service_resources(docs)
+        limits = resources["limits"]
+        assert in_flight >= 1, (name, in_flight)
+        cores = math.ceil(quantity(limits["cpu"]))
+        assert in_flight <= cores, f"{name}: {in_flight} renders in flight on a CPU limit of {limits['cpu']}"
+        needed = in_flight * render_bytes + cache_bytes + RUNTIME_BYTES
+        assert needed <= quantity(limits["memory"]), (
+            f"{name}: {in_flight} x {render_bytes} + {cache_bytes} + {RUNTIME_BYTES} = {needed} bytes "
+            f"> memory limit {limits['memory']}")
+        for resource, request in resources.get("requests", {}).items():
+            assert quantity(request) <= quantity(limits[resource]), (name, resource, request, limits[resource])
+
+
+def test_renders_in_flight_derive_from_the_cpu_limit():
+    assert renders_in_flight() == "2", "the default CPU limit is 2"
+    # Rounded up, at least 1: 0 would tell the service to run one render per core of the node.
+    for cpu, expected in (("2", "2"), ("1500m", "2"), ("500m", "1"), ("1", "1"), ("1001m", "2"),
+                          ("4000m", "4"), ("2.5", "3"), ("0.25", "1"), ("0", "1")):
+        assert renders_in_flight(set_strings=(f"resources.limits.cpu={cpu}",)) == expected, (cpu, expected)
+    # Numbers, as a values file or --set give them, not only strings.
+    assert renders_in_flight(sets=("resources.limits.cpu=3",)) == "3"
+    assert renders_in_flight(set_jsons=("resources.limits.cpu=1.5",)) == "2"
+    assert renders_in_flight(set_jsons=("resources.limits.cpu=2",)) == "2"
+    # An explicit value is passed as is, whatever the CPU limit.
+    explicit = renders_in_flight(sets=("config.maxRendersInFlight=3",))
+    assert explicit == "3", explicit
+    explicit = renders_in_flight(sets=("config.maxRendersInFlight=3",), set_strings=("resources.limits.cpu=500m",))
+    assert explicit == "3", explicit
+    error = render_error(set_strings=("resources.limits.cpu=1k",))
+    assert "resources.limits.cpu" in error, error
+
+
+def test_the_service_container_needs_cpu_and_memory_limits():
+    # The renders in flight derive from the CPU limit and the memory limit is sized for them:
+    # the schema requires both, so the derived value always exists.
+    for limit in ("cpu", "memory"):
+        error = render_error(sets=(f"resources.limits.{limit}=null",))
+        assert "schema" in error and limit in error, (limit, error)
+    error = render_error(sets=("config.maxRendersInFlight=-1",))
+    assert "schema" in error, error
+
+
+def test_render_budget_settings_reach_the_config_map():
+    data = config_data(render())
+    assert data["PIXELMILL_MAX_RENDER_BYTES"] == "268435456", data
+    assert data["PIXELMILL_MEMORY_CACHE_BYTES"] == "67108864", data
+    # Large numbers stay integers, whether they come as integers or as JSON (float) numbers.
+    data = config_data(render(sets=("config.maxRenderBytes=536870912", "config.memoryCacheBytes=0")))
+    assert (data["PIXELMILL_MAX_RENDER_BYTES"], data["PIXELMILL_MEMORY_CACHE_BYTES"]) == ("536870912", "0"), data
+    data = config_data(render(set_jsons=("config.maxRenderBytes=1073741824",)))
+    assert data["PIXELMILL_MAX_RENDER_BYTES"] == "1073741824", data
+    for sets in (("config.maxRenderBytes=1048576",), ("config.memoryCacheBytes=-1",)):
+        error = render_error(sets=sets)
+        assert "schema" in error, (sets, error)
+
+
 # --- migration, load test, helm test ---------------------------------------------------------
 
 def test_migration_hook():
@@ -709,6 +814,34 @@ def test_every_setting_the_chart_passes_is_one_the_service_knows():
     assert settings, names
     for name in settings:
         assert name in sample, f"{name} is not a setting of the service"
+
+
+# Settings whose allowed values the service lists in service/src/config.rs: the schema's enum
+# must be the same set (schema path -> name of the Rust constant).
+SERVICE_ALLOWED_VALUES = {
+    ("config", "logFormat"): "LOG_FORMATS",
+}
+
+
+def service_constant(name):
+    source = (REPO / "service" / "src" / "config.rs").read_text()
+    match = re.search(rf"pub(?:\([a-z]+\))?\s+const {name}\s*:\s*&\[&(?:'static\s+)?str\]\s*=\s*&\[(.*?)\];", source, re.S)
+    assert match, f"service/src/config.rs defines no {name}"
+    values = re.findall(r'"([^"]*)"', match.group(1))
+    assert values, (name, match.group(0))
+    return set(values)
+
+
+def test_allowed_values_match_the_service():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    for path, constant in SERVICE_ALLOWED_VALUES.items():
+        node, default = schema, defaults
+        for key in path:
+            node, default = node["properties"][key], default[key]
+        chart, service = set(node["enum"]), service_constant(constant)
+        assert chart == service, f"{'.'.join(path)}: the schema allows {sorted(chart)}, the service {constant} {sorted(service)}"
+        assert default in service, (path, default)
 
 
 def main() -> int:

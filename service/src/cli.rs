@@ -28,6 +28,7 @@ pub struct Cli {
 enum Command {
     Serve(ServeCommand),
     Render(RenderCommand),
+    /// Run the catalog's migrations (also run at start unless `migrate_on_start` is off).
     Migrate(ConfigArgs),
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -249,6 +250,12 @@ struct RenderCommand {
     /// Largest output image in pixels.
     #[arg(long, env = "PIXELMILL_MAX_OUTPUT_PIXELS", default_value_t = Limits::default().max_output_pixels)]
     max_output_pixels: u64,
+    /// The most bytes one render may hold at once.
+    #[arg(long, env = "PIXELMILL_MAX_RENDER_BYTES", default_value_t = Limits::default().max_render_bytes)]
+    max_render_bytes: u64,
+    /// The most scans a JPEG may have.
+    #[arg(long, env = "PIXELMILL_MAX_JPEG_SCANS", default_value_t = Limits::default().max_jpeg_scans)]
+    max_jpeg_scans: u32,
 }
 
 struct FileReport {
@@ -274,7 +281,12 @@ impl RenderCommand {
             eprintln!("pixelmill: cannot create {}: {error}", self.out_dir.display());
             return ExitCode::from(2);
         }
-        let limits = Limits { max_input_pixels: self.max_input_pixels, max_output_pixels: self.max_output_pixels };
+        let limits = Limits {
+            max_input_pixels: self.max_input_pixels,
+            max_output_pixels: self.max_output_pixels,
+            max_render_bytes: self.max_render_bytes,
+            max_jpeg_scans: self.max_jpeg_scans,
+        };
         let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("render-{i}"));
         if let Some(threads) = self.threads {
             pool = pool.num_threads(threads.max(1));

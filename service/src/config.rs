@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::engine::{Limits, Presets, SpecError};
 
+/// The values of `log_format` (the chart's schema is tested against this list).
+pub const LOG_FORMATS: &[&str] = &["json", "text"];
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -60,6 +63,13 @@ pub struct LimitsConfig {
     pub max_input_pixels: u64,
     /// Largest output image in pixels. `PIXELMILL_MAX_OUTPUT_PIXELS`.
     pub max_output_pixels: u64,
+    /// The most bytes one render may hold at once, decoders' and encoders' memory included; a
+    /// render planned over it is refused with 422 before any pixel is decoded.
+    /// `PIXELMILL_MAX_RENDER_BYTES`.
+    pub max_render_bytes: u64,
+    /// The most scans a JPEG may have (a progressive file of many scans costs a pass over the
+    /// image for each). `PIXELMILL_MAX_JPEG_SCANS`.
+    pub max_jpeg_scans: u32,
     /// Renders running at once (0 = one per core). `PIXELMILL_MAX_RENDERS_IN_FLIGHT`.
     pub max_renders_in_flight: usize,
     /// Renders allowed to wait for a slot before the service answers 503. `PIXELMILL_RENDER_QUEUE`.
@@ -103,6 +113,8 @@ impl Default for LimitsConfig {
             max_body_bytes: 25 * 1024 * 1024,
             max_input_pixels: engine.max_input_pixels,
             max_output_pixels: engine.max_output_pixels,
+            max_render_bytes: engine.max_render_bytes,
+            max_jpeg_scans: engine.max_jpeg_scans,
             max_renders_in_flight: 0,
             render_queue: 32,
             render_timeout_seconds: 30,
@@ -184,6 +196,8 @@ impl Config {
                 "PIXELMILL_MAX_BODY_BYTES" => self.limits.max_body_bytes = parse(name, value)?,
                 "PIXELMILL_MAX_INPUT_PIXELS" => self.limits.max_input_pixels = parse(name, value)?,
                 "PIXELMILL_MAX_OUTPUT_PIXELS" => self.limits.max_output_pixels = parse(name, value)?,
+                "PIXELMILL_MAX_RENDER_BYTES" => self.limits.max_render_bytes = parse(name, value)?,
+                "PIXELMILL_MAX_JPEG_SCANS" => self.limits.max_jpeg_scans = parse(name, value)?,
                 "PIXELMILL_MAX_RENDERS_IN_FLIGHT" => self.limits.max_renders_in_flight = parse(name, value)?,
                 "PIXELMILL_RENDER_QUEUE" => self.limits.render_queue = parse(name, value)?,
                 "PIXELMILL_RENDER_TIMEOUT_SECONDS" => self.limits.render_timeout_seconds = parse(name, value)?,
@@ -209,10 +223,15 @@ impl Config {
                 self.listen
             )));
         }
-        if !matches!(self.log_format.as_str(), "json" | "text") {
+        if !LOG_FORMATS.contains(&self.log_format.as_str()) {
             return Err(ConfigError::Invalid(format!("log_format must be json or text, got {:?}", self.log_format)));
         }
-        if self.limits.max_body_bytes == 0 || self.limits.max_input_pixels == 0 || self.limits.max_output_pixels == 0 {
+        if self.limits.max_body_bytes == 0
+            || self.limits.max_input_pixels == 0
+            || self.limits.max_output_pixels == 0
+            || self.limits.max_render_bytes == 0
+            || self.limits.max_jpeg_scans == 0
+        {
             return Err(ConfigError::Invalid("limits must be greater than zero".to_owned()));
         }
         if !self.limits.writes_per_second.is_finite() || self.limits.writes_per_second < 0.0 {
@@ -233,7 +252,12 @@ impl Config {
     }
 
     pub fn engine_limits(&self) -> Limits {
-        Limits { max_input_pixels: self.limits.max_input_pixels, max_output_pixels: self.limits.max_output_pixels }
+        Limits {
+            max_input_pixels: self.limits.max_input_pixels,
+            max_output_pixels: self.limits.max_output_pixels,
+            max_render_bytes: self.limits.max_render_bytes,
+            max_jpeg_scans: self.limits.max_jpeg_scans,
+        }
     }
 
     pub fn store_timeout(&self) -> Duration {

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::telemetry;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
     #[error("every render slot is busy and the queue is full")]
     Overloaded,
@@ -28,6 +29,8 @@ pub enum PoolError {
     TimedOut(Duration),
     #[error("the render thread stopped without an answer")]
     Lost,
+    #[error("the render panicked: {0}")]
+    Panicked(String),
 }
 
 /// A rayon pool with bounded admission.
@@ -42,11 +45,15 @@ pub struct RenderPool {
 impl RenderPool {
     /// `in_flight` renders run at once (0 = one per core); `queue` more may wait for a slot;
     /// a render that has not finished after `timeout` (waiting included) is answered as timed out.
+    ///
+    /// The pool has exactly one thread per slot, so a render that holds a slot is running, never
+    /// waiting in rayon's queue with its time limit passing; a render parallelises inside itself
+    /// only onto threads that other slots leave idle.
     pub fn new(in_flight: usize, queue: usize, timeout: Duration) -> anyhow::Result<RenderPool> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let in_flight = if in_flight == 0 { cores } else { in_flight };
         let threads = rayon::ThreadPoolBuilder::new()
-            .num_threads(cores)
+            .num_threads(in_flight)
             .thread_name(|i| format!("pixelmill-render-{i}"))
             .build()?;
         Ok(RenderPool {
@@ -76,20 +83,36 @@ impl RenderPool {
         self.threads.spawn(move || {
             let gauge = metrics::gauge!(telemetry::RENDERS_IN_FLIGHT);
             gauge.increment(1.0);
-            let result = job();
+            // A panic is a bug of ours: it fails this render alone, never the process (rayon
+            // aborts on a panic that escapes a spawned job).
+            let result = std::panic::catch_unwind(AssertUnwindSafe(job)).map_err(|panic| {
+                let cause = panic_message(panic.as_ref());
+                metrics::counter!(telemetry::RENDER_PANICS).increment(1);
+                tracing::error!(cause = %cause, "render panicked");
+                PoolError::Panicked(cause)
+            });
             gauge.decrement(1.0);
             drop((slot, admitted));
             // The receiver is gone when the request timed out or was cancelled.
             let _ = sender.send(result);
         });
         match tokio::time::timeout(self.timeout, receiver).await {
-            Ok(result) => result.map_err(|_| PoolError::Lost),
+            Ok(result) => result.map_err(|_| PoolError::Lost)?,
             Err(_) => {
                 metrics::counter!(telemetry::RENDER_REJECTED, "reason" => "timeout").increment(1);
                 Err(PoolError::TimedOut(self.timeout))
             }
         }
     }
+}
+
+/// The message of a panic payload (`panic!` makes a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// Coalesces concurrent calls with one key into one run of the work. The work runs in its own
@@ -147,6 +170,17 @@ mod tests {
 
     use super::*;
 
+    /// Waits until `condition` holds, yielding to the runtime; fails the test after 10 s
+    /// instead of hanging.
+    async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            while !condition() {
+                tokio::task::yield_now().await;
+            }
+        });
+        waited.await.unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+    }
+
     #[tokio::test]
     async fn overload_is_refused_at_once_and_the_queue_drains() {
         let pool = RenderPool::new(1, 1, Duration::from_secs(10)).unwrap();
@@ -157,17 +191,12 @@ mod tests {
             let hold = Arc::clone(&hold);
             tokio::spawn(async move { pool.run(move || hold.lock().unwrap().recv().is_ok()).await })
         };
-        // Wait until the first job holds the only slot.
-        while pool.slots.available_permits() > 0 {
-            tokio::task::yield_now().await;
-        }
+        until("the first job holds the only slot", || pool.slots.available_permits() == 0).await;
         let queued = {
             let pool = pool.clone();
             tokio::spawn(async move { pool.run(|| 7).await })
         };
-        while pool.admission.available_permits() > 0 {
-            tokio::task::yield_now().await;
-        }
+        until("the second job is admitted", || pool.admission.available_permits() == 0).await;
         assert_eq!(pool.run(|| 0).await, Err(PoolError::Overloaded));
         release.send(()).unwrap();
         assert_eq!(first.await.unwrap(), Ok(true));
@@ -183,9 +212,7 @@ mod tests {
         assert_eq!(result, Err(PoolError::TimedOut(Duration::from_millis(50))));
         assert_eq!(pool.run(|| 0).await, Err(PoolError::Overloaded), "the slot is still held by the running job");
         release.send(()).unwrap();
-        while pool.admission.available_permits() == 0 {
-            tokio::task::yield_now().await;
-        }
+        until("the finished job frees its admission", || pool.admission.available_permits() == 1).await;
         assert_eq!(pool.run(|| 2).await, Ok(2));
     }
 
@@ -197,9 +224,7 @@ mod tests {
             let pool = pool.clone();
             tokio::spawn(async move { pool.run(move || hold.recv().is_ok()).await })
         };
-        while pool.slots.available_permits() > 0 {
-            tokio::task::yield_now().await;
-        }
+        until("the first job holds the only slot", || pool.slots.available_permits() == 0).await;
         // Queued behind the running job until the limit passes: it never ran.
         assert_eq!(pool.run(|| 3).await, Err(PoolError::Overloaded));
         assert_eq!(running.await.unwrap(), Err(PoolError::TimedOut(Duration::from_millis(50))));
@@ -207,11 +232,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_slot_has_a_thread_so_admitted_jobs_run_at_once() {
+        // Three slots: three jobs that each wait for the other two can only finish if all three
+        // run at the same time, whatever the machine's core count.
+        let pool = RenderPool::new(3, 0, Duration::from_secs(10)).unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(3));
+        let jobs: Vec<_> = (0..3)
+            .map(|i| {
+                let pool = pool.clone();
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    pool.run(move || {
+                        barrier.wait();
+                        i
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for (i, job) in jobs.into_iter().enumerate() {
+            assert_eq!(job.await.unwrap(), Ok(i));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_pool_keeps_serving() {
+        let pool = RenderPool::new(1, 0, Duration::from_secs(10)).unwrap();
+        let result: Result<u8, PoolError> = pool.run(|| panic!("injected fault")).await;
+        assert_eq!(result, Err(PoolError::Panicked("injected fault".to_owned())));
+        let formatted: Result<u8, PoolError> = pool.run(|| panic!("fault {}", 7)).await;
+        assert_eq!(formatted, Err(PoolError::Panicked("fault 7".to_owned())));
+        // The slot and the thread are back.
+        assert_eq!(pool.run(|| 5).await, Ok(5));
+        assert_eq!(pool.slots.available_permits(), 1);
+    }
+
+    #[tokio::test]
     async fn identical_concurrent_calls_run_once() {
+        const CALLERS: usize = 8;
         let flights: Arc<SingleFlight<usize>> = Arc::new(SingleFlight::default());
         let runs = Arc::new(AtomicUsize::new(0));
         let (release, wait) = tokio::sync::watch::channel(false);
-        let callers: Vec<_> = (0..8)
+        let callers: Vec<_> = (0..CALLERS)
             .map(|_| {
                 let flights = Arc::clone(&flights);
                 let runs = Arc::clone(&runs);
@@ -226,13 +288,13 @@ mod tests {
                 })
             })
             .collect();
-        while flights.flights.lock().unwrap().is_empty() {
-            tokio::task::yield_now().await;
-        }
-        // Give every caller the chance to join before the work ends.
-        for _ in 0..100 {
-            tokio::task::yield_now().await;
-        }
+        // Every caller holds a clone of the flight, as do the map and the task that drives it:
+        // once all are counted, every caller has joined before the work may end.
+        until("every caller joined the flight", || {
+            let flights = flights.flights.lock().unwrap();
+            flights.get("same").and_then(Shared::strong_count) == Some(CALLERS + 2)
+        })
+        .await;
         release.send(true).unwrap();
         let mut leaders = 0;
         for caller in callers {

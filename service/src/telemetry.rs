@@ -15,6 +15,7 @@ pub const RENDER_DURATION: &str = "pixelmill_render_duration_seconds";
 pub const VARIANT_CACHE: &str = "pixelmill_variant_cache_total";
 pub const RENDERS_IN_FLIGHT: &str = "pixelmill_renders_in_flight";
 pub const RENDER_REJECTED: &str = "pixelmill_render_rejected_total";
+pub const RENDER_PANICS: &str = "pixelmill_render_panics_total";
 pub const STORE_DURATION: &str = "pixelmill_store_duration_seconds";
 pub const CATALOG_DURATION: &str = "pixelmill_catalog_duration_seconds";
 
@@ -63,6 +64,7 @@ fn describe() {
     describe_counter!(VARIANT_CACHE, "Variant lookups: hit (served from the store) or miss (rendered).");
     describe_gauge!(RENDERS_IN_FLIGHT, "Renders running on the render pool now.");
     describe_counter!(RENDER_REJECTED, "Renders refused: overloaded (queue full) or timeout.");
+    describe_counter!(RENDER_PANICS, "Render jobs that panicked (a bug): answered 500, the server kept serving.");
     describe_histogram!(STORE_DURATION, Unit::Seconds, "Blob store operations, by backend and operation.");
     describe_histogram!(CATALOG_DURATION, Unit::Seconds, "Catalog queries, by operation.");
     metrics::gauge!(RENDERS_IN_FLIGHT).set(0.0);

@@ -16,6 +16,8 @@ pub enum Expect {
     Corrupt,
     /// A header that declares more pixels than the limit.
     TooManyPixels,
+    /// A small file whose structure declares unbounded decoding work (a JPEG of 5000 scans).
+    TooMuchWork,
 }
 
 pub struct Sample {
@@ -210,9 +212,23 @@ pub fn corpus() -> Vec<Sample> {
     samples.push(sample("webp-forged-16384x16384", webp_bomb, TooManyPixels));
 
     samples.extend(bombs(&good_jpeg, &good_png, &good_gif, &good_webp));
+    samples.push(sample("jpeg-5000-scans", scan_bomb(&good_jpeg, 5000), TooMuchWork));
     samples.extend(damaged(&good_jpeg, &good_png, &good_gif, &good_webp));
     samples.extend(disguised(&good_jpeg, &good_png));
     samples
+}
+
+/// A JPEG whose scan (header and entropy-coded data) is repeated until it has `scans` of them:
+/// a few kilobytes that would each cost a pass over the image.
+fn scan_bomb(good_jpeg: &[u8], scans: usize) -> Vec<u8> {
+    let sos = jpeg_marker(good_jpeg, |m| m == 0xDA);
+    let end = good_jpeg.len() - 2;
+    let mut out = good_jpeg[..end].to_vec();
+    for _ in 1..scans {
+        out.extend_from_slice(&good_jpeg[sos..end]);
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
 }
 
 /// Declared sizes from 1 to 10 gigapixels in every format, and one real zlib bomb.

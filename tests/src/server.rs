@@ -133,6 +133,28 @@ impl Server {
         text.lines().find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
     }
 
+    /// Polls `/metrics` until `series` is at least `value`, failing the test after `within` or
+    /// as soon as `gave_up()` says the awaited state can no longer come.
+    pub async fn wait_metric(&self, series: &str, value: f64, within: Duration, gave_up: impl Fn() -> bool) {
+        let started = std::time::Instant::now();
+        while self.metric(series).await < value {
+            assert!(!gave_up(), "{series} never reached {value}: what it waited for ended first");
+            assert!(started.elapsed() < within, "{series} did not reach {value} within {within:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The server's peak resident memory so far (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib * 1024
+    }
+
     pub fn terminate(&self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());

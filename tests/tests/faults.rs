@@ -7,7 +7,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use pixelmill_tests::images::{jpeg, pattern};
 use pixelmill_tests::server::{Backend, Server, spawn_app};
@@ -154,5 +159,127 @@ async fn a_restarted_postgres_is_reconnected_without_a_restart() {
     }
     assert_eq!(server.get(&format!("/v1/images/{before}")).await.status(), StatusCode::OK);
     assert_eq!(image_count(&server).await, 4);
+    server.stop().await;
+}
+
+/// A TCP proxy in front of Garage that, once `stall` is set, forwards the headers and the first
+/// KiB of any response body over 16 KiB and then sends nothing more, holding the connection:
+/// the store answering a read and stalling half-way through its body.
+struct StallingProxy {
+    address: String,
+    stall: Arc<AtomicBool>,
+}
+
+impl StallingProxy {
+    async fn start(upstream: &str) -> StallingProxy {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let stall = Arc::new(AtomicBool::new(false));
+        let stalling = Arc::clone(&stall);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(&upstream).await else { continue };
+                let stall = Arc::clone(&stalling);
+                tokio::spawn(async move {
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
+                    let _ = Self::responses(&mut server_read, &mut client_write, &stall).await;
+                });
+            }
+        });
+        StallingProxy { address, stall }
+    }
+
+    /// Forwards responses one by one (headers, then exactly Content-Length bytes of body).
+    async fn responses(
+        from: &mut (impl AsyncReadExt + Unpin),
+        to: &mut (impl AsyncWriteExt + Unpin),
+        stall: &AtomicBool,
+    ) -> std::io::Result<()> {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let head_end = loop {
+                if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break end + 4;
+                }
+                let n = from.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buffer.extend_from_slice(&chunk[..n]);
+            };
+            let head = String::from_utf8_lossy(&buffer[..head_end]).to_ascii_lowercase();
+            let Some(length) = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+            else {
+                // Chunked or unknown: pass the rest of the connection through as it comes.
+                to.write_all(&buffer).await?;
+                tokio::io::copy(from, to).await?;
+                return Ok(());
+            };
+            while buffer.len() < head_end + length {
+                let n = from.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                buffer.extend_from_slice(&chunk[..n]);
+            }
+            let end = (head_end + length).min(buffer.len());
+            if stall.load(Ordering::SeqCst) && length > 16 * 1024 {
+                to.write_all(&buffer[..head_end + 1024]).await?;
+                std::future::pending::<()>().await;
+            }
+            to.write_all(&buffer[..end]).await?;
+            buffer.drain(..end);
+        }
+    }
+}
+
+/// The store stalls half-way through the body of a read: of a variant (a cache hit) and of an
+/// original (a render). Each request answers 503 within the store timeout, not hanging on the
+/// body, and once the store answers again the same requests succeed.
+#[tokio::test]
+async fn a_store_that_stalls_mid_body_gives_503_within_the_timeout() {
+    let _one = SERVICES.lock().await;
+    let proxy = StallingProxy::start(&pixelmill_tests::services::service_env("PIXELMILL_TEST_S3_ENDPOINT")).await;
+    let server = spawn_app(
+        Backend::PostgresAndS3,
+        &[
+            ("PIXELMILL_S3_ENDPOINT", proxy.address.as_str()),
+            ("PIXELMILL_STORE_TIMEOUT_SECONDS", "2"),
+            ("PIXELMILL_MEMORY_CACHE_BYTES", "0"),
+            ("PIXELMILL_WRITES_PER_SECOND", "0"),
+        ],
+    )
+    .await;
+    // Noise, so that both the original and its PNG variant are far over 16 KiB.
+    let noisy = image::RgbImage::from_fn(400, 300, |x, y| {
+        let v = x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503);
+        image::Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+    });
+    let id = server.upload_id(jpeg(&noisy)).await;
+    let cached = format!("/v1/images/{id}/render?w=300&fmt=png");
+    assert_eq!(server.get(&cached).await.status(), StatusCode::OK);
+
+    proxy.stall.store(true, Ordering::SeqCst);
+    for (what, path) in
+        [("a variant", cached.clone()), ("an original", format!("/v1/images/{id}/render?w=299&fmt=png"))]
+    {
+        let started = Instant::now();
+        let response = server.get(&path).await;
+        let took = started.elapsed();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "reading {what}");
+        assert_eq!(response.json::<Value>().await.unwrap()["code"], "dependency-unavailable");
+        assert!(took < Duration::from_secs(4), "reading {what} hung for {took:?} past the 2 s store timeout");
+    }
+
+    proxy.stall.store(false, Ordering::SeqCst);
+    assert_eq!(server.get(&cached).await.status(), StatusCode::OK);
+    assert_eq!(server.get(&format!("/v1/images/{id}/render?w=299&fmt=png")).await.status(), StatusCode::OK);
     server.stop().await;
 }

@@ -143,7 +143,7 @@ async fn the_api_end_to_end(backend: Backend) {
     // The same bytes can come back as a new image.
     assert_eq!(server.upload(photo).await.status(), StatusCode::CREATED);
 
-    // The metrics of DESIGN.md, by their names.
+    // The metric names that dashboards, alerts and the autoscaler use (telemetry.rs).
     let metrics = server.get("/metrics").await.text().await.unwrap();
     for name in [
         "pixelmill_http_requests_total{",
@@ -212,6 +212,7 @@ async fn hostile_uploads_are_refused(backend: Backend) {
             Expect::Refused => (StatusCode::UNSUPPORTED_MEDIA_TYPE, &["unsupported-format"]),
             Expect::Corrupt => (StatusCode::UNPROCESSABLE_ENTITY, &["corrupt-image"]),
             Expect::TooManyPixels => (StatusCode::UNPROCESSABLE_ENTITY, &["too-many-pixels"]),
+            Expect::TooMuchWork => (StatusCode::UNPROCESSABLE_ENTITY, &["too-many-scans"]),
         };
         let response = server.upload(sample.bytes.clone()).await;
         let got = response.status();
@@ -366,9 +367,7 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let in_flight = server.client.get(server.url(&format!("/v1/images/{id}/render?fmt=webp&w=2400"))).send();
     let in_flight = tokio::spawn(in_flight);
     // Wait until the render is running, as the gauge shows.
-    while server.metric("pixelmill_renders_in_flight").await < 1.0 {
-        assert!(!in_flight.is_finished(), "the render ended before it could be interrupted");
-    }
+    server.wait_metric("pixelmill_renders_in_flight", 1.0, Duration::from_secs(60), || in_flight.is_finished()).await;
     server.terminate();
     let response = in_flight.await.unwrap().unwrap();
     assert_eq!(response.status(), StatusCode::OK);

@@ -16,6 +16,12 @@ pub fn project_root() -> PathBuf {
 }
 
 /// Runs `program args...` in the project root, inheriting stdio; Err names the command.
+/// cargo's target directory: `CARGO_TARGET_DIR` (relative to the project root) or `target`.
+pub fn target_dir() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()).unwrap_or_else(|| "target".into());
+    project_root().join(dir)
+}
+
 pub fn run(program: &str, args: &[&str]) -> Result<(), String> {
     Context::from_process().run(&Cmd::new(program).args(args))
 }

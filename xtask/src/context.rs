@@ -60,6 +60,12 @@ impl Context {
         }
     }
 
+    /// This context with `name` set to `value` for itself and the commands it runs.
+    pub(crate) fn with_var(mut self, name: &str, value: &str) -> Context {
+        self.vars.insert(name.into(), value.into());
+        self
+    }
+
     pub(crate) fn var(&self, name: &str) -> Option<String> {
         self.vars.get(&OsString::from(name)).map(|value| value.to_string_lossy().into_owned())
     }

@@ -312,13 +312,34 @@ fn ensure_tools(ctx: &Context) -> Result<(), String> {
     }
 }
 
-/// `cargo build --release --locked` of the two binaries; returns the directory they are in.
+/// `cargo build --release --locked` of the two binaries, as the image's builder stage does;
+/// returns the directory they are in. With `PIXELMILL_SMOKE_BUILD=workspace` (what `cargo xtask
+/// ci` sets) it is instead the dev-profile build of the whole workspace with every target, which
+/// the tests have just made: the smoke then adds no build of its own to CI.
 fn build_binaries(ctx: &Context) -> Result<PathBuf, String> {
     let cargo = ctx.var("CARGO").unwrap_or_else(|| "cargo".to_owned());
+    let target = ctx.var("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()).unwrap_or_else(|| "target".to_owned());
+    if ctx.var("PIXELMILL_SMOKE_BUILD").as_deref() == Some("workspace") {
+        ctx.run(&Cmd::new(&cargo).args(["build", "--locked", "--workspace", "--all-targets"]))?;
+        return Ok(ctx.root.join(target).join("debug"));
+    }
     let packages = BINARIES.iter().flat_map(|binary| ["-p", binary]);
     ctx.run(&Cmd::new(&cargo).args(["build", "--release", "--locked"]).args(packages))?;
-    let target = ctx.var("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()).unwrap_or_else(|| "target".to_owned());
     Ok(ctx.root.join(target).join("release"))
+}
+
+/// The bytes of every file under `dir`.
+fn size_of_tree(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => size_of_tree(&entry.path()),
+            Ok(_) => entry.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Lays out the build context of the smoke image; returns its directory.
@@ -358,6 +379,20 @@ fn assemble(ctx: &Context, stage: &RuntimeStage, release: &Path) -> Result<PathB
         "write {}: the runtime stage of Dockerfile on a base of {} files",
         dir.display(),
         libraries.len() + 1
+    ));
+    let mebibytes = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    let binaries: Vec<String> = BINARIES
+        .iter()
+        .map(|binary| {
+            let size = std::fs::metadata(out.join("usr/local/bin").join(binary)).map_or(0, |m| m.len());
+            format!("{binary} {:.1} MiB", mebibytes(size))
+        })
+        .collect();
+    ctx.say(&format!(
+        "image size: {:.1} MiB ({}; shared libraries and certificates {:.1} MiB)",
+        mebibytes(size_of_tree(&dir)),
+        binaries.join(", "),
+        mebibytes(size_of_tree(&base)),
     ));
     Ok(dir)
 }

@@ -153,6 +153,32 @@ app.kubernetes.io/part-of: {{ include "pixelmill.name" .root }}
 {{- end }}
 {{- end }}
 
+{{/*
+Renders the service runs at once (PIXELMILL_MAX_RENDERS_IN_FLIGHT); its render pool has
+exactly that many threads. A non-zero config.maxRendersInFlight is used as is. 0 derives it
+from the container's CPU limit rounded up to whole cores, at least 1 ("2" -> 2,
+"1500m" -> 2, "500m" -> 1): more renders than cores only share the cores and hold more
+memory. The schema requires resources.limits.cpu, so the derived value always exists.
+*/}}
+{{- define "pixelmill.rendersInFlight" -}}
+{{- $explicit := int64 (default 0 .Values.config.maxRendersInFlight) }}
+{{- if gt $explicit 0 }}
+{{- $explicit }}
+{{- else }}
+{{- $limit := dig "limits" "cpu" "" (.Values.resources | default dict) }}
+{{- $cpu := toString $limit }}
+{{- $cores := 0.0 }}
+{{- if regexMatch "^[0-9]+(\\.[0-9]+)?m$" $cpu }}
+{{- $cores = divf (trimSuffix "m" $cpu | float64) 1000 }}
+{{- else if regexMatch "^[0-9]+(\\.[0-9]+)?$" $cpu }}
+{{- $cores = float64 $cpu }}
+{{- else }}
+{{- fail (printf "pixelmill: config.maxRendersInFlight 0 derives the renders in flight from resources.limits.cpu, which must then be cores or millicores (\"2\", \"1.5\", \"1500m\"), not %q" $cpu) }}
+{{- end }}
+{{- max 1 (ceil $cores) }}
+{{- end }}
+{{- end }}
+
 {{/* Hardened security context of every pod the chart makes. */}}
 {{- define "pixelmill.podSecurityContext" -}}
 {{ toYaml .Values.podSecurityContext }}

@@ -31,6 +31,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// [`CatalogError::Unavailable`] (and a failing readiness probe) instead of a hung request.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The deadline of one catalog operation, from taking a connection to the last row: a database
+/// that accepts a query and then stalls fails the request with 503 instead of hanging it.
+/// Migrations are exempt: they hold an advisory lock and may wait for another replica's.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The columns of `images` in the order [`image_from_row`] reads them, for `concat!`.
 macro_rules! image_columns {
     () => {
@@ -137,7 +142,14 @@ async fn observe<T>(
     work: impl Future<Output = Result<T, Fault>>,
 ) -> Result<T, CatalogError> {
     let started = Instant::now();
-    let result = work.await;
+    let result = if op == "migrate" {
+        work.await
+    } else {
+        match tokio::time::timeout(QUERY_TIMEOUT, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Fault::Failed(format!("no answer within {QUERY_TIMEOUT:?}"))),
+        }
+    };
     metrics::histogram!("pixelmill_catalog_duration_seconds", "op" => op).record(started.elapsed().as_secs_f64());
     result.map_err(|fault| match fault {
         Fault::Config(detail) => CatalogError::Config(detail),

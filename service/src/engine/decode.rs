@@ -12,6 +12,7 @@ use image::{DynamicImage, GrayImage, ImageDecoder, RgbImage, RgbaImage};
 use libwebp_sys as webp;
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
+use crate::engine::Limits;
 use crate::engine::error::EngineError;
 use crate::engine::format::{InputFormat, Sniffed, sniff};
 use crate::engine::metadata::{self, Metadata};
@@ -24,11 +25,117 @@ pub struct Probe {
     pub width: u32,
     pub height: u32,
     pub metadata: Metadata,
+    /// How the decoder will lay the pixels out, and what it holds while it decodes.
+    pub layout: Layout,
     jpeg_colorspace: Option<Colorspace>,
-    webp_animated: bool,
+    /// The most scans the JPEG decoder may read (from [`Limits::max_jpeg_scans`]).
+    scan_limit: u32,
 }
 
-pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, EngineError> {
+/// What a format's headers say about the work and memory of decoding it, beyond its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    Jpeg(JpegLayout),
+    /// `lossless` is VP8L, which decodes into a whole-image ARGB buffer of its own.
+    Webp {
+        alpha: bool,
+        lossless: bool,
+        animated: bool,
+    },
+    /// Channels and bytes per sample of the decoded pixels (palettes are expanded).
+    Png {
+        channels: u8,
+        bytes_per_sample: u8,
+    },
+    Gif,
+}
+
+/// The marker segments of a JPEG, read without entropy decoding.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JpegLayout {
+    /// Progressive (SOF2, SOF6, SOF10, SOF14): libjpeg holds every DCT coefficient of the image.
+    pub progressive: bool,
+    /// Start-of-scan markers: each scan is one pass over (part of) the image.
+    pub scans: u32,
+    /// Each component's horizontal and vertical sampling factors.
+    pub sampling: Vec<(u8, u8)>,
+}
+
+impl JpegLayout {
+    /// Bytes of the DCT coefficients of the whole image (64 two-byte values per 8x8 block of
+    /// each component, in whole MCUs), which libjpeg keeps for a progressive file.
+    pub fn coefficient_bytes(&self, width: u32, height: u32) -> u64 {
+        let h_max = u64::from(self.sampling.iter().map(|s| s.0).max().unwrap_or(1).max(1));
+        let v_max = u64::from(self.sampling.iter().map(|s| s.1).max().unwrap_or(1).max(1));
+        let mcus_x = u64::from(width).div_ceil(8 * h_max);
+        let mcus_y = u64::from(height).div_ceil(8 * v_max);
+        let blocks: u64 = self.sampling.iter().map(|&(h, v)| mcus_x * u64::from(h) * mcus_y * u64::from(v)).sum();
+        blocks * 128
+    }
+}
+
+/// Walks every marker segment of a JPEG, skipping the entropy-coded data after each scan header
+/// (where 0xFF is always followed by a stuffed 0x00 or a restart marker), to count the scans and
+/// read the frame's sampling factors. Cheap: one pass over the bytes, no decoding.
+pub fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
+    let mut layout = JpegLayout::default();
+    let mut pos = 2;
+    while pos < bytes.len() {
+        // Markers may be padded with any number of 0xFF bytes.
+        let Some(offset) = bytes[pos..].iter().position(|&b| b == 0xFF) else { break };
+        pos += offset;
+        while pos < bytes.len() && bytes[pos] == 0xFF {
+            pos += 1;
+        }
+        let Some(&marker) = bytes.get(pos) else { break };
+        pos += 1;
+        match marker {
+            0x00 | 0x01 | 0xD0..=0xD8 => continue,
+            0xD9 => break,
+            _ => {}
+        }
+        let Some(length) = bytes.get(pos..pos + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else {
+            break;
+        };
+        if length < 2 {
+            break;
+        }
+        let body = &bytes[(pos + 2).min(bytes.len())..(pos + length).min(bytes.len())];
+        match marker {
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                layout.progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
+                let components = usize::from(body.get(5).copied().unwrap_or(0));
+                layout.sampling = (0..components)
+                    .filter_map(|i| body.get(6 + 3 * i + 1))
+                    .map(|&factors| ((factors >> 4).max(1), (factors & 0x0F).max(1)))
+                    .collect();
+            }
+            0xDA => layout.scans += 1,
+            _ => {}
+        }
+        pos += length;
+        if marker == 0xDA {
+            // Entropy-coded data runs to the next marker that is neither stuffing nor a restart.
+            while pos + 1 < bytes.len() {
+                match bytes[pos..].iter().position(|&b| b == 0xFF) {
+                    None => pos = bytes.len(),
+                    Some(offset) => {
+                        pos += offset;
+                        match bytes.get(pos + 1) {
+                            Some(0x00 | 0xD0..=0xD7 | 0xFF) => pos += 1,
+                            _ => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+    layout
+}
+
+/// Reads what a render must know before decoding, and refuses a source over `limits` (pixels,
+/// JPEG scans) from its headers alone.
+pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe, EngineError> {
     if bytes.is_empty() {
         return Err(EngineError::Empty);
     }
@@ -37,13 +144,19 @@ pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, EngineError> {
         Sniffed::Refused(name) => return Err(EngineError::RefusedFormat(name)),
         Sniffed::Unknown => return Err(EngineError::UnknownFormat),
     };
-    let probe = match format {
+    let mut probe = match format {
         InputFormat::Jpeg => probe_jpeg(bytes)?,
         InputFormat::Png => probe_png(bytes)?,
         InputFormat::Gif => probe_gif(bytes)?,
         InputFormat::Webp => probe_webp(bytes)?,
     };
-    check_pixels(u64::from(probe.width), u64::from(probe.height), max_pixels, format)?;
+    probe.scan_limit = limits.max_jpeg_scans;
+    check_pixels(u64::from(probe.width), u64::from(probe.height), limits.max_input_pixels, format)?;
+    if let Layout::Jpeg(jpeg) = &probe.layout
+        && jpeg.scans > limits.max_jpeg_scans
+    {
+        return Err(EngineError::TooManyScans { scans: jpeg.scans, limit: limits.max_jpeg_scans });
+    }
     Ok(probe)
 }
 
@@ -69,8 +182,9 @@ fn probe_jpeg(bytes: &[u8]) -> Result<Probe, EngineError> {
         width: dimension(header.width, "jpeg")?,
         height: dimension(header.height, "jpeg")?,
         metadata: metadata::jpeg(bytes),
+        layout: Layout::Jpeg(jpeg_layout(bytes)),
         jpeg_colorspace: Some(header.colorspace),
-        webp_animated: false,
+        scan_limit: 0,
     })
 }
 
@@ -85,13 +199,18 @@ fn probe_png(bytes: &[u8]) -> Result<Probe, EngineError> {
     let orientation =
         decoder.exif_metadata().ok().flatten().and_then(|exif| image::metadata::Orientation::from_exif_chunk(&exif));
     let icc_profile = decoder.icc_profile().ok().flatten();
+    let color = decoder.color_type();
     Ok(Probe {
         format: InputFormat::Png,
         width,
         height,
         metadata: Metadata { orientation, icc_profile, adobe: false },
+        layout: Layout::Png {
+            channels: color.channel_count(),
+            bytes_per_sample: color.bytes_per_pixel() / color.channel_count(),
+        },
         jpeg_colorspace: None,
-        webp_animated: false,
+        scan_limit: 0,
     })
 }
 
@@ -107,8 +226,9 @@ fn probe_gif(bytes: &[u8]) -> Result<Probe, EngineError> {
         width,
         height,
         metadata: Metadata::default(),
+        layout: Layout::Gif,
         jpeg_colorspace: None,
-        webp_animated: false,
+        scan_limit: 0,
     })
 }
 
@@ -127,9 +247,45 @@ fn probe_webp(bytes: &[u8]) -> Result<Probe, EngineError> {
         width: u32::try_from(features.width).unwrap_or(0),
         height: u32::try_from(features.height).unwrap_or(0),
         metadata: metadata::webp(bytes),
+        // `format` is 2 for lossless, 1 for lossy and 0 for mixed (animations).
+        layout: Layout::Webp {
+            alpha: features.has_alpha != 0,
+            lossless: features.format != 1,
+            animated: features.has_animation != 0,
+        },
         jpeg_colorspace: None,
-        webp_animated: features.has_animation != 0,
+        scan_limit: 0,
     })
+}
+
+impl Probe {
+    fn is_animated_webp(&self) -> bool {
+        matches!(self.layout, Layout::Webp { animated: true, .. })
+    }
+
+    /// The channels of the pixels [`decode`] returns (1 gray, 2 gray and alpha, 3 RGB, 4 RGBA).
+    pub fn decoded_channels(&self) -> u8 {
+        match &self.layout {
+            Layout::Jpeg(_) => match self.jpeg_colorspace {
+                Some(Colorspace::Gray) => 1,
+                _ => 3,
+            },
+            Layout::Webp { alpha, .. } => {
+                if *alpha {
+                    4
+                } else {
+                    3
+                }
+            }
+            Layout::Png { channels, .. } => *channels,
+            Layout::Gif => 4,
+        }
+    }
+
+    /// Whether libjpeg decodes to CMYK, which is then converted to RGB.
+    pub fn is_cmyk(&self) -> bool {
+        matches!(self.jpeg_colorspace, Some(Colorspace::CMYK | Colorspace::YCCK))
+    }
 }
 
 /// The shrink factors decoders can apply while decoding, largest first.
@@ -139,7 +295,7 @@ pub const SHRINK_FACTORS: [u32; 4] = [8, 4, 2, 1];
 pub fn can_shrink_on_load(probe: &Probe) -> bool {
     match probe.format {
         InputFormat::Jpeg => true,
-        InputFormat::Webp => !probe.webp_animated,
+        InputFormat::Webp => !probe.is_animated_webp(),
         InputFormat::Png | InputFormat::Gif => false,
     }
 }
@@ -154,7 +310,7 @@ pub fn shrunk(dimension: u32, shrink: u32) -> u32 {
 pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage, EngineError> {
     match probe.format {
         InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink),
-        InputFormat::Webp if !probe.webp_animated => decode_webp(bytes, probe, shrink),
+        InputFormat::Webp if !probe.is_animated_webp() => decode_webp(bytes, probe, shrink),
         InputFormat::Png | InputFormat::Gif | InputFormat::Webp => decode_with_image_crate(bytes, probe),
     }
 }
@@ -163,6 +319,8 @@ fn decode_jpeg(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage,
     let mut decompressor = Decompressor::new().map_err(|e| EngineError::Internal(e.to_string()))?;
     let factor = ScalingFactor::new(1, shrink as usize);
     decompressor.set_scaling_factor(factor).map_err(jpeg_error)?;
+    // `probe` counted the scans already; this guards the decoder itself all the same.
+    decompressor.set_scan_limit(probe.scan_limit).map_err(jpeg_error)?;
     let width = factor.scale(probe.width as usize);
     let height = factor.scale(probe.height as usize);
     let colorspace = probe.jpeg_colorspace.unwrap_or(Colorspace::YCbCr);

@@ -59,8 +59,19 @@ fn encode_jpeg(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
     compressor.compress_to_vec(input).map_err(|e| fail(e.to_string()))
 }
 
+/// The most bytes a PNG of `width` x `height` pixels of `channels` bytes can take: each row's
+/// filter byte and samples, stored in deflate blocks of at most 65535 bytes (5 bytes of header
+/// each) and IDAT chunks of at least 8 KiB (12 bytes each), the zlib and PNG framing around them.
+/// [`encode_png`] reserves it up front, so the output never grows by doubling and copying.
+pub fn png_output_bound(width: u32, height: u32, channels: u64) -> u64 {
+    let filtered = (u64::from(width) * channels + 1) * u64::from(height);
+    filtered + 5 * (filtered / 65_535 + 1) + 12 * (filtered / 8192 + 1) + 1024
+}
+
 fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
-    let mut out = Vec::new();
+    let channels = u64::from(image.color().bytes_per_pixel());
+    let bound = png_output_bound(image.width(), image.height(), channels);
+    let mut out = Vec::with_capacity(usize::try_from(bound).unwrap_or(usize::MAX));
     let encoder = image::codecs::png::PngEncoder::new_with_quality(
         Cursor::new(&mut out),
         image::codecs::png::CompressionType::Fast,

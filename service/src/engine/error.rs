@@ -19,6 +19,18 @@ pub enum EngineError {
     TooManyPixels { width: u64, height: u64, pixels: u64, limit: u64 },
     #[error("the output would be {width}x{height} ({pixels} pixels), over the limit of {limit} pixels")]
     OutputTooLarge { width: u64, height: u64, pixels: u64, limit: u64 },
+    #[error(
+        "a {width}x{height} image is over what {format} can hold: at most {limit} pixels a side; \
+         choose a smaller size or another format"
+    )]
+    OutputDimensionTooLarge { format: &'static str, width: u32, height: u32, limit: u32 },
+    #[error(
+        "the render would hold {bytes} bytes at its largest step ({stage}), over the budget of {limit} \
+         bytes per render; ask for a smaller output or crop"
+    )]
+    RenderTooLarge { bytes: u64, stage: &'static str, limit: u64 },
+    #[error("the JPEG has {scans} scans, over the limit of {limit}")]
+    TooManyScans { scans: u32, limit: u32 },
     #[error("crop {x},{y},{w},{h} lies outside the {width}x{height} image")]
     CropOutOfBounds { x: u32, y: u32, w: u32, h: u32, width: u32, height: u32 },
     /// A failure that no input should cause: an encoder refusing valid pixels.

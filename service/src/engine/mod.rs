@@ -3,8 +3,9 @@
 //! Architecture invariant: the engine does no I/O, knows no HTTP and is synchronous. Callers
 //! run it on a rayon pool; it may use rayon inside one large image too.
 //!
-//! A render goes: [`decode::probe`] (format, size, metadata; the pixel limit is checked here,
-//! before any pixel buffer exists) -> plan the geometry -> decode, shrinking on load -> EXIF
+//! A render goes: [`decode::probe`] (format, size, metadata; the pixel and scan limits are
+//! checked here) -> [`plan::plan`] (every size and buffer, checked against the render budget
+//! and the output format's limits, before any pixel buffer exists) -> decode, shrinking on load -> EXIF
 //! orientation -> crop and resize in one resampling pass -> rotate, flip -> trim (cover) or pad
 //! (contain) -> blur, sharpen, gray -> convert to sRGB -> flatten alpha -> encode.
 
@@ -16,6 +17,7 @@ pub mod format;
 pub mod geometry;
 pub mod metadata;
 pub mod ops;
+pub mod plan;
 pub mod spec;
 
 use std::time::{Duration, Instant};
@@ -28,7 +30,7 @@ pub use self::spec::{OutputFormat, Presets, Spec, SpecError};
 
 use self::geometry::Finish;
 use self::ops::Region;
-use self::spec::{Color, CropRect};
+use self::spec::Color;
 
 /// Limits on what a render may cost. Every one has a safe default and is configurable.
 #[derive(Debug, Clone, Copy)]
@@ -37,11 +39,22 @@ pub struct Limits {
     pub max_input_pixels: u64,
     /// Largest output image, in pixels.
     pub max_output_pixels: u64,
+    /// The most bytes one render may hold at once, as its [`plan::RenderPlan`] counts them
+    /// (decoders' and encoders' working memory included).
+    pub max_render_bytes: u64,
+    /// The most scans a JPEG may have: each progressive scan is a pass over the image, so a
+    /// small file of many scans would otherwise cost unbounded time.
+    pub max_jpeg_scans: u32,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_input_pixels: 50_000_000, max_output_pixels: 50_000_000 }
+        Limits {
+            max_input_pixels: 50_000_000,
+            max_output_pixels: 50_000_000,
+            max_render_bytes: 256 << 20,
+            max_jpeg_scans: 100,
+        }
     }
 }
 
@@ -73,7 +86,7 @@ pub struct Rendered {
     pub timings: StageTimings,
 }
 
-fn swaps_axes(orientation: Orientation) -> bool {
+pub(crate) fn swaps_axes(orientation: Orientation) -> bool {
     matches!(
         orientation,
         Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
@@ -82,8 +95,8 @@ fn swaps_axes(orientation: Orientation) -> bool {
 
 /// Reads format and displayed size, enforcing the input pixel limit.
 pub fn inspect(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> {
-    let probe = decode::probe(input, limits.max_input_pixels)?;
-    let (width, height) = oriented(&probe);
+    let probe = decode::probe(input, limits)?;
+    let (width, height) = oriented_size(&probe);
     Ok(ImageInfo { format: probe.format, width, height })
 }
 
@@ -91,14 +104,19 @@ pub fn inspect(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> 
 /// smallest scale the decoder offers (a JPEG or WebP at 1/8 costs a fraction of a full decode,
 /// yet still reads every byte of entropy-coded data, so truncation is found).
 pub fn validate(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> {
-    let probe = decode::probe(input, limits.max_input_pixels)?;
+    let probe = decode::probe(input, limits)?;
     let shrink = if decode::can_shrink_on_load(&probe) { decode::SHRINK_FACTORS[0] } else { 1 };
+    let bytes = plan::validate_bytes(&probe, shrink);
+    if bytes > limits.max_render_bytes {
+        return Err(EngineError::RenderTooLarge { bytes, stage: "decode", limit: limits.max_render_bytes });
+    }
     decode::decode(input, &probe, shrink)?;
-    let (width, height) = oriented(&probe);
+    let (width, height) = oriented_size(&probe);
     Ok(ImageInfo { format: probe.format, width, height })
 }
 
-fn oriented(probe: &decode::Probe) -> (u32, u32) {
+/// The source's size as displayed, after EXIF orientation.
+pub(crate) fn oriented_size(probe: &decode::Probe) -> (u32, u32) {
     if swaps_axes(probe.metadata.orientation()) { (probe.height, probe.width) } else { (probe.width, probe.height) }
 }
 
@@ -106,66 +124,32 @@ fn oriented(probe: &decode::Probe) -> (u32, u32) {
 /// the client's `Accept`); if not, the source format is kept.
 pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, EngineError> {
     let started = Instant::now();
-    let probe = decode::probe(input, limits.max_input_pixels)?;
-    let (width, height) = oriented(&probe);
-    let crop = spec.crop.unwrap_or(CropRect { x: 0, y: 0, width, height });
-    if u64::from(crop.x) + u64::from(crop.width) > u64::from(width)
-        || u64::from(crop.y) + u64::from(crop.height) > u64::from(height)
-    {
-        return Err(EngineError::CropOutOfBounds {
-            x: crop.x,
-            y: crop.y,
-            w: crop.width,
-            h: crop.height,
-            width,
-            height,
-        });
-    }
-    let plan = geometry::plan((crop.width, crop.height), spec);
-    let (out_w, out_h) = plan.output_size(spec.rotate);
-    let out_pixels = u64::from(out_w) * u64::from(out_h);
-    if out_pixels > limits.max_output_pixels {
-        return Err(EngineError::OutputTooLarge {
-            width: out_w.into(),
-            height: out_h.into(),
-            pixels: out_pixels,
-            limit: limits.max_output_pixels,
-        });
-    }
-
-    // Shrink on load by the largest factor that still leaves at least the resized size, so the
-    // final resample is always a reduction (or a copy) and never an enlargement.
-    let shrink = if decode::can_shrink_on_load(&probe) {
-        let (rw, rh) = plan.resized;
-        decode::SHRINK_FACTORS
-            .into_iter()
-            .find(|&f| {
-                f64::from(crop.width) / f64::from(f) >= f64::from(rw)
-                    && f64::from(crop.height) / f64::from(f) >= f64::from(rh)
-            })
-            .unwrap_or(1)
-    } else {
-        1
-    };
-    let mut image = decode::decode(input, &probe, shrink)?;
+    let probe = decode::probe(input, limits)?;
+    let plan = plan::plan(&probe, spec, limits)?;
+    let (width, height) = oriented_size(&probe);
+    let crop = plan.crop;
+    let mut image = decode::decode(input, &probe, plan.shrink)?;
     let decoded = Instant::now();
 
     image.apply_orientation(probe.metadata.orientation());
     // The decoder rounds shrunk sizes up, so map the crop by the real ratio on each axis.
     let (sx, sy) = (f64::from(image.width()) / f64::from(width), f64::from(image.height()) / f64::from(height));
+    // Rounding may put the far edge a hair past the image (14741 rows at 3686/14741 is
+    // 3686.0000000000005): keep the region inside it.
+    let (left, top) = (f64::from(crop.x) * sx, f64::from(crop.y) * sy);
     let region = Region {
-        left: f64::from(crop.x) * sx,
-        top: f64::from(crop.y) * sy,
-        width: f64::from(crop.width) * sx,
-        height: f64::from(crop.height) * sy,
+        left,
+        top,
+        width: (f64::from(crop.width) * sx).min(f64::from(image.width()) - left),
+        height: (f64::from(crop.height) * sy).min(f64::from(image.height()) - top),
     };
-    image = ops::resize(&image, region, plan.resized)?;
+    image = ops::resize(&image, region, plan.geometry.resized)?;
     image = ops::rotate(image, spec.rotate);
     if let Some(flip) = spec.flip {
         image = ops::flip(image, flip);
     }
     let background = spec.background.unwrap_or(Color::WHITE);
-    image = match plan.finish {
+    image = match plan.geometry.finish {
         Finish::None => image,
         Finish::Trim { width, height } => ops::trim(&image, width, height, spec.gravity),
         Finish::Pad { width, height } => ops::pad(&image, width, height, spec.gravity, background),
@@ -182,8 +166,11 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
     if let Some(icc) = &probe.metadata.icc_profile {
         color::to_srgb(&mut image, icc);
     }
-    let format = spec.output_format(probe.format.as_output());
-    if image.color().has_alpha() && (!format.supports_alpha() || spec.background.is_some_and(|bg| bg.a == 255)) {
+    let format = plan.format;
+    let flatten =
+        image.color().has_alpha() && (!format.supports_alpha() || spec.background.is_some_and(|bg| bg.a == 255));
+    debug_assert_eq!(flatten, plan.flatten, "the plan foresaw the channels wrongly for {spec}");
+    if flatten {
         image = ops::flatten(image, Color { a: 255, ..background });
     }
     let transformed = Instant::now();
@@ -197,7 +184,7 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
         format,
         width: image.width(),
         height: image.height(),
-        shrink_on_load: shrink,
+        shrink_on_load: plan.shrink,
         timings: StageTimings {
             decode: decoded - started,
             transform: transformed - decoded,

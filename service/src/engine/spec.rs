@@ -15,6 +15,20 @@ use sha2::{Digest, Sha256};
 pub const MAX_DIMENSION: u32 = 16_384;
 /// Default output quality, as imgproxy and sharp use.
 pub const DEFAULT_QUALITY: u8 = 80;
+/// `q`: the quality range.
+pub const QUALITY: (u32, u32) = (1, 100);
+/// `blur`: a gaussian sigma in this range, or 0 (off); kept to two decimals.
+pub const BLUR_SIGMA: (f32, f32) = (0.3, 100.0);
+/// `sharpen`: a sigma in this range, or 0 (off); kept to two decimals.
+pub const SHARPEN_SIGMA: (f32, f32) = (0.3, 10.0);
+/// `dpr`: the device pixel ratio's range; at most two decimals.
+pub const DPR: (f64, f64) = (1.0, 4.0);
+/// The values a flag (`gray`, `enlarge`, `progressive`, `lossless`) takes; empty means on.
+pub const FLAG_VALUES: [&str; 5] = ["", "1", "true", "0", "false"];
+/// `bg`: hex `RGB`, `RRGGBB` or `RRGGBBAA`, with or without a leading `#`.
+pub const BACKGROUND_PATTERN: &str = "^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$";
+/// `crop`: four whole numbers `x,y,w,h` (spaces around them allowed), `w` and `h` at least 1.
+pub const CROP_PATTERN: &str = r"^ *[0-9]+ *, *[0-9]+ *, *0*[1-9][0-9]* *, *0*[1-9][0-9]* *$";
 
 /// A parameter that could not be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -240,8 +254,8 @@ impl Spec {
                 "crop" => spec.crop = Some(parse_crop(value)?),
                 "rotate" => spec.rotate = parse_rotation(value)?,
                 "flip" => spec.flip = Some(parse_flip(value)?),
-                "blur" => spec.blur = parse_sigma("blur", value, 0.3, 100.0)?,
-                "sharpen" => spec.sharpen = parse_sigma("sharpen", value, 0.3, 10.0)?,
+                "blur" => spec.blur = parse_sigma("blur", value, BLUR_SIGMA)?,
+                "sharpen" => spec.sharpen = parse_sigma("sharpen", value, SHARPEN_SIGMA)?,
                 "gray" => spec.gray = parse_flag("gray", value)?,
                 "fmt" => spec.format = Some(parse_format(value)?),
                 "q" => spec.quality = parse_quality(value)?,
@@ -376,6 +390,18 @@ impl OutputFormat {
         }
     }
 
+    /// The largest width or height the encoder writes: libwebp's 14-bit size fields (16383),
+    /// libjpeg's `JPEG_MAX_DIMENSION` (65500), GIF's 16-bit fields and AV1's frame size
+    /// fields (65535); PNG's 31-bit fields are never reached under the pixel limits.
+    pub fn max_dimension(self) -> u32 {
+        match self {
+            OutputFormat::Webp => 16_383,
+            OutputFormat::Jpeg => 65_500,
+            OutputFormat::Gif | OutputFormat::Avif => 65_535,
+            OutputFormat::Png => i32::MAX as u32,
+        }
+    }
+
     pub fn supports_alpha(self) -> bool {
         !matches!(self, OutputFormat::Jpeg)
     }
@@ -407,7 +433,7 @@ fn parse_dimension(param: &str, value: &str) -> Result<u32, SpecError> {
 }
 
 fn parse_quality(value: &str) -> Result<u8, SpecError> {
-    parse_u32("q", value, 1, 100).map(|q| q as u8)
+    parse_u32("q", value, QUALITY.0, QUALITY.1).map(|q| q as u8)
 }
 
 fn parse_flag(param: &str, value: &str) -> Result<bool, SpecError> {
@@ -491,7 +517,7 @@ fn parse_flip(value: &str) -> Result<Flip, SpecError> {
 
 /// A sigma of 0 means the operation is off; otherwise it must lie in `min..=max`. Values are
 /// kept to two decimals so that equal requests hash equally.
-fn parse_sigma(param: &str, value: &str, min: f32, max: f32) -> Result<Option<f32>, SpecError> {
+fn parse_sigma(param: &str, value: &str, (min, max): (f32, f32)) -> Result<Option<f32>, SpecError> {
     let bad = || SpecError::new(param, format!("must be 0 (off) or a number from {min} to {max}, got `{value}`"));
     let sigma: f32 = value.parse().map_err(|_| bad())?;
     if sigma == 0.0 {
@@ -534,7 +560,7 @@ fn parse_dpr(value: &str) -> Result<u16, SpecError> {
     let bad =
         || SpecError::new("dpr", format!("must be a number from 1 to 4 with at most two decimals, got `{value}`"));
     let dpr: f64 = value.parse().map_err(|_| bad())?;
-    if !(1.0..=4.0).contains(&dpr) {
+    if !(DPR.0..=DPR.1).contains(&dpr) {
         return Err(bad());
     }
     let percent = (dpr * 100.0).round();

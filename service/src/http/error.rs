@@ -144,6 +144,15 @@ impl From<EngineError> for ApiError {
             EngineError::OutputTooLarge { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "output-too-large", detail)
             }
+            EngineError::OutputDimensionTooLarge { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "output-dimension-too-large", detail).with_param("fmt")
+            }
+            EngineError::RenderTooLarge { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "render-too-large", detail)
+            }
+            EngineError::TooManyScans { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too-many-scans", detail)
+            }
             EngineError::CropOutOfBounds { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "crop-out-of-bounds", detail).with_param("crop")
             }
@@ -169,7 +178,7 @@ impl From<PoolError> for ApiError {
                 "render-timeout",
                 format!("the render did not finish within {} s", limit.as_secs_f64()),
             ),
-            PoolError::Lost => ApiError::internal(error),
+            PoolError::Lost | PoolError::Panicked(_) => ApiError::internal(error),
         }
     }
 }
@@ -184,6 +193,52 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         ApiError::unavailable("blob store", error)
     }
+}
+
+/// Middleware: every error response is problem+json. Handlers answer with [`ApiError`]
+/// already; this turns what axum answers by itself (the rejections of its extractors for a bad
+/// path, query, JSON or multipart body, a body over the limit) into the same shape, keeping the
+/// status and the rejection's own sentence as the detail.
+pub async fn problem_json(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Rejection bodies are one sentence; anything longer is cut, never buffered whole.
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad-request",
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body-too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        _ if status.is_client_error() => "bad-request",
+        _ => "internal",
+    };
+    // A server error's text may name internals; the client gets the status phrase only.
+    let detail = if text.is_empty() || status.is_server_error() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut problem = ApiError::new(status, code, detail).into_response();
+    // Keep what the original answer said beyond its body (Allow, Retry-After, ...).
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().entry(name).or_insert_with(|| value.clone());
+        }
+    }
+    problem
 }
 
 impl IntoResponse for ApiError {

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Problem};
-use super::openapi::{ImageBytes, ImageForm};
+use super::schema::{ImageBytes, ImageForm};
 use super::{AppState, WriteAccess};
 use crate::catalog::{ImageRow, Inserted};
 use crate::engine::{self, OutputFormat};

@@ -16,6 +16,8 @@ mod images;
 mod openapi;
 #[allow(unused_qualifications)]
 mod render;
+#[allow(unused_qualifications)]
+mod schema;
 mod system;
 
 use std::future::Future;
@@ -143,13 +145,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
-        .route("/openapi.json", get(system::openapi_json))
-        .route("/docs", get(system::docs))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not take that method")
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(error::problem_json))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }

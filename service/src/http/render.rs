@@ -11,16 +11,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Problem};
 use super::images::{find_image, read_image_body};
-use super::openapi::{ImageBytes, ImageForm};
+use super::schema::{ImageBytes, ImageForm, SpecParams};
 use super::{AppState, WriteAccess, auth};
 use crate::catalog::{ImageRow, VariantRow};
 use crate::engine::format::{Sniffed, sniff};
 use crate::engine::spec::FormatRequest;
-use crate::engine::{self, OutputFormat, Rendered, Spec};
+use crate::engine::{self, OutputFormat, Rendered, Spec, plan};
 use crate::store::BlobKey;
 use crate::telemetry;
 
@@ -31,117 +30,6 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub struct RenderedVariant {
     bytes: Bytes,
     format: OutputFormat,
-}
-
-/// The render spec, as query parameters (see the spec grammar in the README).
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Documents the spec; `Spec::parse` reads the raw query.
-pub struct SpecParams {
-    /// Width in pixels, 1 to 16384.
-    #[param(minimum = 1, maximum = 16384)]
-    w: Option<u32>,
-    /// Height in pixels, 1 to 16384.
-    #[param(minimum = 1, maximum = 16384)]
-    h: Option<u32>,
-    /// `cover`, `contain`, `fill`, `inside` (default) or `outside`.
-    #[param(inline)]
-    fit: Option<Fit>,
-    /// `center` (default), `north`, `south`, `east`, `west`, `northeast`, `northwest`, `southeast`,
-    /// `southwest` or `smart`.
-    #[param(inline)]
-    gravity: Option<Gravity>,
-    /// `x,y,w,h` in source pixels, applied before resizing.
-    #[param(pattern = r"^[0-9]+,[0-9]+,[0-9]+,[0-9]+$")]
-    crop: Option<String>,
-    /// `0`, `90`, `180` or `270`.
-    #[param(minimum = 0, maximum = 270, multiple_of = 90)]
-    rotate: Option<u32>,
-    /// `h` or `v`.
-    #[param(inline)]
-    flip: Option<Flip>,
-    /// Gaussian blur sigma, 0.3 to 100.
-    #[param(minimum = 0.3, maximum = 100)]
-    blur: Option<f32>,
-    /// Sharpen sigma, 0.3 to 10.
-    #[param(minimum = 0.3, maximum = 10)]
-    sharpen: Option<f32>,
-    /// Grayscale output.
-    gray: Option<bool>,
-    /// `jpeg`, `png`, `webp`, `avif`, `gif` or `auto` (chosen from `Accept`, with `Vary: Accept`).
-    #[param(inline)]
-    fmt: Option<Fmt>,
-    /// Quality 1 to 100 (default 80).
-    #[param(minimum = 1, maximum = 100)]
-    q: Option<u8>,
-    /// Background for flattening alpha and padding, hex `rrggbb` or `rrggbbaa`.
-    #[param(pattern = r"^([0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")]
-    bg: Option<String>,
-    /// Device pixel ratio, 1 to 4.
-    #[param(minimum = 1, maximum = 4)]
-    dpr: Option<f32>,
-    /// Allow output larger than the source.
-    enlarge: Option<bool>,
-    /// Progressive JPEG or interlaced PNG.
-    progressive: Option<bool>,
-    /// Lossless WebP.
-    lossless: Option<bool>,
-    /// A named spec from the server's configuration; explicit parameters override it.
-    preset: Option<String>,
-    /// HMAC-SHA256 signature of the URL; required when the server has a signing key.
-    sig: Option<String>,
-}
-
-/// The values of `fit`, as the spec grammar names them.
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum Fit {
-    Cover,
-    Contain,
-    Fill,
-    Inside,
-    Outside,
-}
-
-/// The values of `gravity`.
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum Gravity {
-    Center,
-    North,
-    South,
-    East,
-    West,
-    Northeast,
-    Northwest,
-    Southeast,
-    Southwest,
-    Smart,
-}
-
-/// The values of `flip`: horizontal or vertical.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-enum Flip {
-    #[schema(rename = "h")]
-    H,
-    #[schema(rename = "v")]
-    V,
-}
-
-/// The values of `fmt`.
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum Fmt {
-    Jpeg,
-    Png,
-    Webp,
-    Avif,
-    Gif,
-    Auto,
 }
 
 /// Parses the spec of a render request, without its `sig`, enforcing presets-only.
@@ -168,13 +56,13 @@ fn parse_spec(state: &AppState, query: &str) -> Result<Spec, ApiError> {
 }
 
 /// Resolves `fmt=auto` from `Accept`: WebP when accepted (AVIF compresses better but encodes an
-/// order of magnitude slower), then AVIF, else JPEG for JPEG sources and PNG for the rest.
-/// Returns the spec and whether the response varies by `Accept`.
-fn negotiate(spec: Spec, headers: &HeaderMap, source: OutputFormat) -> (Spec, bool) {
+/// order of magnitude slower), then AVIF, else JPEG for JPEG sources and PNG for the rest; a
+/// format that cannot hold the output's dimensions (`output`, when known) is passed over, and
+/// PNG holds any. Returns the spec and whether the response varies by `Accept`.
+fn negotiate(spec: Spec, accept: &str, source: OutputFormat, output: Option<(u32, u32)>) -> (Spec, bool) {
     if spec.format != Some(FormatRequest::Auto) {
         return (spec, false);
     }
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let accepts = |mime: &str| {
         accept.split(',').any(|item| {
             let mut parts = item.split(';').map(str::trim);
@@ -183,16 +71,21 @@ fn negotiate(spec: Spec, headers: &HeaderMap, source: OutputFormat) -> (Spec, bo
             matches && !refused
         })
     };
-    let chosen = if accepts("image/webp") {
-        OutputFormat::Webp
-    } else if accepts("image/avif") {
-        OutputFormat::Avif
-    } else if source == OutputFormat::Jpeg {
-        OutputFormat::Jpeg
-    } else {
-        OutputFormat::Png
-    };
+    let side = output.map_or(0, |(width, height)| width.max(height));
+    let candidates = [
+        (OutputFormat::Webp, accepts("image/webp")),
+        (OutputFormat::Avif, accepts("image/avif")),
+        (OutputFormat::Jpeg, source == OutputFormat::Jpeg),
+    ];
+    let chosen = candidates
+        .into_iter()
+        .find(|&(format, wanted)| wanted && side <= format.max_dimension())
+        .map_or(OutputFormat::Png, |(format, _)| format);
     (spec.with_format(chosen), true)
+}
+
+fn accept_header(headers: &HeaderMap) -> String {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
 }
 
 pub(super) fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
@@ -286,7 +179,8 @@ pub async fn render_image(
         }
     };
     let source = OutputFormat::parse(&image.format).unwrap_or(OutputFormat::Jpeg);
-    let (spec, vary) = negotiate(spec, &headers, source);
+    let output = plan::output_size(image.width, image.height, &spec);
+    let (spec, vary) = negotiate(spec, &accept_header(&headers), source, output);
     let variant_key = spec.variant_key();
     let etag = format!("\"{}-{}\"", &image.sha256[..16.min(image.sha256.len())], variant_key);
     if matches_etag(&headers, &etag) {
@@ -359,6 +253,13 @@ async fn render_variant(
     Ok(Arc::new(RenderedVariant { bytes, format: rendered.format }))
 }
 
+#[cfg(test)]
+pub(super) mod tests {
+    /// A stateless render of a body starting with these bytes panics on the pool (test builds
+    /// only): the fault hook of `a_panicking_render_answers_500_and_the_server_keeps_serving`.
+    pub(crate) const PANIC_BODY: &[u8] = b"PIXELMILL-TEST-PANIC";
+}
+
 /// Render the request body; nothing is stored.
 #[utoipa::path(
     post,
@@ -396,9 +297,22 @@ pub async fn render_body(
         Sniffed::Supported(format) => format.as_output(),
         _ => OutputFormat::Jpeg,
     };
-    let (spec, vary) = negotiate(spec, &headers, source);
+    let vary = spec.format == Some(FormatRequest::Auto);
+    let accept = accept_header(&headers);
     let limits = state.engine_limits();
-    let rendered = state.pool().run(move || engine::render(&body, &spec, &limits)).await??;
+    // The output's size (for `fmt=auto`) needs the source's header: read it on the pool, as all
+    // engine work is.
+    let job = move || {
+        #[cfg(test)]
+        if body.starts_with(tests::PANIC_BODY) {
+            panic!("fault injected by a test");
+        }
+        let output =
+            engine::inspect(&body, &limits).ok().and_then(|info| plan::output_size(info.width, info.height, &spec));
+        let (spec, _) = negotiate(spec, &accept, source, output);
+        engine::render(&body, &spec, &limits)
+    };
+    let rendered = state.pool().run(job).await??;
     record_stages(&rendered);
     let mut response = Response::new(Body::from(rendered.bytes));
     let response_headers = response.headers_mut();

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -71,18 +71,4 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
-}
-
-/// This API's OpenAPI 3.1 description.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
-pub async fn openapi_json() -> Response {
-    Json(super::openapi()).into_response()
-}
-
-/// A browsable page of the API, rendered from the OpenAPI document; it needs no script or network.
-#[utoipa::path(get, path = "/docs", tag = "operations",
-    responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
-pub async fn docs() -> Html<String> {
-    Html(super::openapi::render_html(&super::openapi()))
 }

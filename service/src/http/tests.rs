@@ -253,40 +253,74 @@ async fn the_openapi_document_states_what_the_spec_parser_accepts() {
     let mut stated = Vec::new();
     for parameter in document["paths"]["/v1/render"]["post"]["parameters"].as_array().unwrap() {
         let name = parameter["name"].as_str().unwrap();
-        let schema = value_schema(&document, &parameter["schema"]);
-        if let Some(values) = schema["enum"].as_array() {
-            for value in values {
-                assert!(parses(name, value.as_str().unwrap()), "{name}={value} is in the document");
+        let alternatives = match parameter["schema"]["oneOf"].as_array() {
+            Some(branches) => branches.iter().collect(),
+            None => vec![value_schema(&document, &parameter["schema"])],
+        };
+        for schema in alternatives {
+            if let Some(values) = schema["enum"].as_array() {
+                for value in values {
+                    let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                    assert!(parses(name, &text), "{name}={value} is in the document");
+                }
+                assert!(!parses(name, "sideways"), "{name}: a value outside the enum");
+                stated.push(name);
             }
-            assert!(!parses(name, "sideways"), "{name}: a value outside the enum");
-            stated.push(name);
-        }
-        let integer =
-            schema["type"] == "integer" || schema["type"].as_array().is_some_and(|t| t.contains(&"integer".into()));
-        let step = if integer { 1.0 } else { 0.01 };
-        if let Some(minimum) = schema["minimum"].as_f64() {
-            assert!(parses(name, &minimum.to_string()), "{name}={minimum}, the minimum");
-            assert!(!parses(name, &(minimum - step).to_string()), "{name} below {minimum}");
-            stated.push(name);
-        }
-        if let Some(maximum) = schema["maximum"].as_f64() {
-            assert!(parses(name, &maximum.to_string()), "{name}={maximum}, the maximum");
-            assert!(!parses(name, &(maximum + step).to_string()), "{name} above {maximum}");
-        }
-        if let Some(pattern) = schema["pattern"].as_str() {
-            stated.push(name);
-            assert!(pattern.starts_with('^') && pattern.ends_with('$'), "{name}: {pattern} anchors");
+            let integer =
+                schema["type"] == "integer" || schema["type"].as_array().is_some_and(|t| t.contains(&"integer".into()));
+            let step = if integer { 1.0 } else { 0.01 };
+            if let Some(minimum) = schema["minimum"].as_f64() {
+                assert!(parses(name, &minimum.to_string()), "{name}={minimum}, the minimum");
+                assert!(!parses(name, &(minimum - step).to_string()), "{name} below {minimum}");
+                stated.push(name);
+            }
+            if let Some(maximum) = schema["maximum"].as_f64() {
+                assert!(parses(name, &maximum.to_string()), "{name}={maximum}, the maximum");
+                assert!(!parses(name, &(maximum + step).to_string()), "{name} above {maximum}");
+            }
+            if let Some(pattern) = schema["pattern"].as_str() {
+                stated.push(name);
+                assert!(pattern.starts_with('^') && pattern.ends_with('$'), "{name}: {pattern} anchors");
+            }
         }
     }
     stated.sort_unstable();
     stated.dedup();
-    let expected = ["bg", "blur", "crop", "dpr", "fit", "flip", "fmt", "gravity", "h", "q", "rotate", "sharpen", "w"];
+    let expected = [
+        "bg",
+        "blur",
+        "crop",
+        "dpr",
+        "enlarge",
+        "fit",
+        "flip",
+        "fmt",
+        "gravity",
+        "gray",
+        "h",
+        "lossless",
+        "progressive",
+        "q",
+        "rotate",
+        "sharpen",
+        "w",
+    ];
     assert_eq!(stated, expected, "parameters whose values the document states");
     for (value, ok) in [("10,20,30,40", true), ("10,20,30", false)] {
         assert_eq!(parses("crop", value), ok, "crop={value}");
     }
-    for (value, ok) in [("ff8800", true), ("ff880080", true), ("ff88", false)] {
+    for (value, ok) in [("ff8800", true), ("ff880080", true), ("ff88", false), ("f80", true), ("#f80", true)] {
         assert_eq!(parses("bg", value), ok, "bg={value}");
+    }
+    // Off is 0, and values between 0 and the minimum are refused.
+    for (name, value, ok) in [
+        ("blur", "0", true),
+        ("blur", "0.2", false),
+        ("sharpen", "0", true),
+        ("dpr", "1.25", true),
+        ("dpr", "1.255", false),
+    ] {
+        assert_eq!(parses(name, value), ok, "{name}={value}");
     }
     // Bodies are binary, not arrays of numbers.
     for path in ["/v1/images", "/v1/render"] {
@@ -311,4 +345,32 @@ async fn presets_only_refuses_free_specs() {
     assert_eq!(json(free).await["code"], "presets-only");
     let preset = app.get(&format!("/v1/images/{id}/render?preset=thumb")).await;
     assert_eq!(preset.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_panicking_render_answers_500_and_the_server_keeps_serving() {
+    let app = app_with(|_| {}).await;
+    let panicked =
+        app.send(Request::post("/v1/render?w=8").body(Body::from(render::tests::PANIC_BODY.to_vec())).unwrap()).await;
+    assert_eq!(panicked.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(header_of(&panicked, "content-type"), "application/problem+json");
+    // The cause goes to the log (the pool's own test checks it), never to the client.
+    let problem = json(panicked).await;
+    assert_eq!(problem["code"], "internal");
+    assert!(!problem["detail"].as_str().unwrap().contains("fault"), "{problem}");
+    let metrics = app.get("/metrics").await;
+    let text =
+        String::from_utf8(axum::body::to_bytes(metrics.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    let panics: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("pixelmill_render_panics_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(panics >= 1.0, "pixelmill_render_panics_total is {panics}");
+    // Every render thread is still there: as many renders as slots run and answer.
+    for seed in 0..4 {
+        let rendered =
+            app.send(Request::post("/v1/render?w=8&fmt=png").body(Body::from(png(16, 16, seed))).unwrap()).await;
+        assert_eq!(rendered.status(), StatusCode::OK);
+    }
 }

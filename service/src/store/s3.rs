@@ -2,6 +2,7 @@
 //! (environment, profile, web identity for IRSA in EKS). With an explicit endpoint (an
 //! S3-compatible server such as Garage) requests use path-style addressing.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::Client;
@@ -39,6 +40,8 @@ impl S3Location {
 pub struct S3Store {
     client: Client,
     location: S3Location,
+    /// The deadline of a whole operation, from the request's start to the body's last byte.
+    timeout: Duration,
 }
 
 fn unavailable(op: &'static str, error: impl std::fmt::Debug) -> StoreError {
@@ -62,7 +65,21 @@ impl S3Store {
             // S3-compatible servers need some region for signing; Garage's default is "garage".
             config = config.region(aws_sdk_s3::config::Region::new("us-east-1"));
         }
-        S3Store { client: Client::from_conf(config.build()), location }
+        S3Store { client: Client::from_conf(config.build()), location, timeout }
+    }
+
+    /// Runs one whole operation under the store's deadline. The SDK's operation timeout ends at
+    /// the response headers; a server that stalls while sending the body would hang the request
+    /// (and every render coalesced onto it) without this.
+    async fn within<T>(
+        &self,
+        op: &'static str,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(result) => result,
+            Err(_) => Err(unavailable(op, format!("no complete answer within {:?}", self.timeout))),
+        }
     }
 
     fn object_key(&self, key: &BlobKey) -> String {
@@ -70,42 +87,42 @@ impl S3Store {
     }
 
     pub(super) async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<(), StoreError> {
-        self.client
+        let put = self
+            .client
             .put_object()
             .bucket(&self.location.bucket)
             .key(self.object_key(key))
             .content_type(content_type)
             .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| unavailable("put", e))?;
-        Ok(())
+            .send();
+        self.within("put", async { put.await.map(drop).map_err(|e| unavailable("put", e)) }).await
     }
 
     pub(super) async fn get(&self, key: &BlobKey) -> Result<Option<Bytes>, StoreError> {
-        let result = self.client.get_object().bucket(&self.location.bucket).key(self.object_key(key)).send().await;
-        match result {
-            Ok(output) => {
-                let body = output.body.collect().await.map_err(|e| unavailable("get", e))?;
-                Ok(Some(body.into_bytes()))
+        let get = self.client.get_object().bucket(&self.location.bucket).key(self.object_key(key)).send();
+        self.within("get", async {
+            match get.await {
+                Ok(output) => {
+                    let body = output.body.collect().await.map_err(|e| unavailable("get", e))?;
+                    Ok(Some(body.into_bytes()))
+                }
+                Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+                Err(error) => Err(unavailable("get", error)),
             }
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
-            Err(error) => Err(unavailable("get", error)),
-        }
+        })
+        .await
     }
 
     pub(super) async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {
-        self.client
-            .delete_object()
-            .bucket(&self.location.bucket)
-            .key(self.object_key(key))
-            .send()
-            .await
-            .map_err(|e| unavailable("delete", e))?;
-        Ok(())
+        let delete = self.client.delete_object().bucket(&self.location.bucket).key(self.object_key(key)).send();
+        self.within("delete", async { delete.await.map(drop).map_err(|e| unavailable("delete", e)) }).await
     }
 
     pub(super) async fn list(&self, prefix: &str) -> Result<Vec<BlobEntry>, StoreError> {
+        self.within("list", self.list_all(prefix)).await
+    }
+
+    async fn list_all(&self, prefix: &str) -> Result<Vec<BlobEntry>, StoreError> {
         let mut entries = Vec::new();
         let mut pages = self
             .client
@@ -131,8 +148,8 @@ impl S3Store {
     }
 
     pub(super) async fn check(&self) -> Result<(), StoreError> {
-        self.client.head_bucket().bucket(&self.location.bucket).send().await.map_err(|e| unavailable("check", e))?;
-        Ok(())
+        let head = self.client.head_bucket().bucket(&self.location.bucket).send();
+        self.within("check", async { head.await.map(drop).map_err(|e| unavailable("check", e)) }).await
     }
 }
 

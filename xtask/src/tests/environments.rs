@@ -132,7 +132,7 @@ fn terraform() -> PathBuf {
     which("terraform")
         .or_else(|| Some(PathBuf::from("/usr/local/bin/terraform")).filter(|path| path.is_file()))
         .unwrap_or_else(|| {
-            panic!("terraform is not installed: these tests need Terraform 1.11 (see DESIGN: what runs here)")
+            panic!("terraform is not installed: these tests need Terraform 1.11 with the aws provider in /opt/tf-plugins (README: set up)")
         })
 }
 

@@ -1,0 +1,316 @@
+//! The render plan over the joint space of sources and specs: every format, sizes from 1x1 to
+//! the pixel limit with extreme aspect ratios, crossed with specs of every key at extreme and
+//! boundary values. Each render runs under a counting allocator, and for every pair:
+//!
+//! - the engine never answers `Internal` (which means a bug of ours, never the client's input);
+//! - an accepted render allocates at most the bytes its plan counted, and the plan is within the
+//!   budget; a refused one is refused by the plan, before any pixel buffer exists;
+//! - the output has the size the plan said.
+//!
+//! The tests of this binary take one lock, so that nothing else allocates while a render is
+//! measured.
+
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use image::{DynamicImage, ImageFormat, Rgba, RgbaImage};
+use pixelmill::engine::{self, EngineError, Limits, Presets, Spec, decode, plan};
+use pixelmill_tests::images::encode;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+/// Counts the bytes allocated now and the most allocated at once since the last reset.
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// Held by each test while it measures.
+static MEASURING: Mutex<()> = Mutex::new(());
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is passed on.
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        pointer
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is passed on.
+        let pointer = unsafe { System.alloc_zeroed(layout) };
+        if !pointer.is_null() {
+            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is passed on.
+        unsafe { System.dealloc(pointer, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract is passed on.
+        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        if !moved.is_null() {
+            if new_size >= layout.size() {
+                let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                // A moving realloc holds both blocks for a moment.
+                PEAK.fetch_max(now + layout.size(), Ordering::Relaxed);
+            } else {
+                CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        moved
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Limits small enough that a hundred renders take seconds, with the same shape as production's.
+const LIMITS: Limits = Limits {
+    max_input_pixels: 1_000_000,
+    max_output_pixels: 4_000_000,
+    max_render_bytes: 48 << 20,
+    max_jpeg_scans: 100,
+};
+
+/// How a generated source is encoded.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Png,
+    PngGray,
+    PngGrayAlpha,
+    Png16,
+    PngAlpha,
+    Gif,
+    Jpeg,
+    JpegProgressive,
+    JpegGray,
+    Webp,
+    WebpLossless,
+    WebpAlpha,
+}
+
+const SOURCES: [Source; 12] = [
+    Source::Png,
+    Source::PngGray,
+    Source::PngGrayAlpha,
+    Source::Png16,
+    Source::PngAlpha,
+    Source::Gif,
+    Source::Jpeg,
+    Source::JpegProgressive,
+    Source::JpegGray,
+    Source::Webp,
+    Source::WebpLossless,
+    Source::WebpAlpha,
+];
+
+/// A picture with detail and alpha, so that no encoder gets an easy flat field.
+fn pixels(width: u32, height: u32) -> RgbaImage {
+    RgbaImage::from_fn(width, height, |x, y| {
+        let noise = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 7;
+        Rgba([(x * 7) as u8, (y * 5) as u8, noise as u8, (128 + (x + y) % 128) as u8])
+    })
+}
+
+/// Encodes a `width` x `height` source; the JPEG and WebP kinds go through the engine itself.
+fn source(kind: Source, width: u32, height: u32) -> Vec<u8> {
+    let rgba = DynamicImage::ImageRgba8(pixels(width, height));
+    let through_engine = |query: &str| {
+        let png = encode(&DynamicImage::ImageRgb8(rgba.to_rgb8()), ImageFormat::Png);
+        let alpha_png = encode(&rgba, ImageFormat::Png);
+        let input = if query.contains("alpha") { alpha_png } else { png };
+        let query = query.replace("&alpha", "");
+        let generous = Limits { max_render_bytes: 1 << 30, ..LIMITS };
+        engine::render(&input, &Spec::parse(&query, &Presets::default()).unwrap(), &generous).unwrap().bytes
+    };
+    match kind {
+        Source::Png => encode(&DynamicImage::ImageRgb8(rgba.to_rgb8()), ImageFormat::Png),
+        Source::PngGray => encode(&DynamicImage::ImageLuma8(rgba.to_luma8()), ImageFormat::Png),
+        Source::PngGrayAlpha => encode(&DynamicImage::ImageLumaA8(rgba.to_luma_alpha8()), ImageFormat::Png),
+        Source::Png16 => encode(&DynamicImage::ImageRgba16(rgba.to_rgba16()), ImageFormat::Png),
+        Source::PngAlpha => encode(&rgba, ImageFormat::Png),
+        Source::Gif => encode(&rgba, ImageFormat::Gif),
+        Source::Jpeg => through_engine("fmt=jpeg&q=90"),
+        Source::JpegProgressive => through_engine("fmt=jpeg&progressive=1"),
+        Source::JpegGray => through_engine("fmt=jpeg&gray=1"),
+        Source::Webp => through_engine("fmt=webp"),
+        Source::WebpLossless => through_engine("fmt=webp&lossless=1&alpha"),
+        Source::WebpAlpha => through_engine("fmt=webp&alpha"),
+    }
+}
+
+/// Sizes from 1x1 to the pixel limit, square-ish, wide, tall and a single line.
+fn sizes() -> impl Strategy<Value = (u32, u32)> {
+    prop_oneof![
+        (1u32..=64, 1u32..=64),
+        (1u32..=600, 1u32..=600),
+        (1u32..=4, 1000u32..=20_000).prop_map(|(w, h)| (w, h.min(1_000_000 / w))),
+        (1000u32..=20_000, 1u32..=4).prop_map(|(w, h)| (w.min(1_000_000 / h), h)),
+        Just((1000, 1000)),
+        Just((1, 1)),
+    ]
+}
+
+/// A value of `key`: its extremes, its boundaries and values between.
+fn dimension() -> impl Strategy<Value = String> {
+    prop_oneof![Just(1u32), Just(2), 1u32..=800, Just(16_383), Just(16_384), 800u32..=16_384]
+        .prop_map(|v| v.to_string())
+}
+
+fn spec_strategy() -> impl Strategy<Value = String> {
+    let fit = prop::sample::select(vec!["cover", "contain", "fill", "inside", "outside"]);
+    let gravity = prop::sample::select(vec!["center", "north", "southeast", "west", "smart"]);
+    let fmt = prop::sample::select(vec!["jpeg", "png", "webp", "avif", "gif"]);
+    let rotate = prop::sample::select(vec!["0", "90", "180", "270"]);
+    let flip = prop::sample::select(vec!["h", "v"]);
+    let sigma = prop_oneof![Just("0.3".to_owned()), Just("2".to_owned()), Just("10".to_owned())];
+    let crop = (0u32..64, 0u32..64, 1u32..2000, 1u32..2000).prop_map(|(x, y, w, h)| format!("{x},{y},{w},{h}"));
+    let bg = prop::sample::select(vec!["fff", "00000000", "33669980", "123456"]);
+    let dpr = prop::sample::select(vec!["1", "1.5", "2", "4"]);
+    (
+        (proptest::option::of(dimension()), proptest::option::of(dimension()), proptest::option::of(fit)),
+        (proptest::option::of(gravity), proptest::option::weighted(0.2, crop), proptest::option::of(rotate)),
+        (proptest::option::weighted(0.2, flip), proptest::option::weighted(0.15, sigma.clone())),
+        (proptest::option::weighted(0.15, sigma), any::<bool>(), proptest::option::of(fmt)),
+        (proptest::option::weighted(0.3, bg), proptest::option::weighted(0.3, dpr), any::<bool>()),
+        (any::<bool>(), any::<bool>(), 1u8..=100),
+    )
+        .prop_map(
+            |(
+                (w, h, fit),
+                (gravity, crop, rotate),
+                (flip, blur),
+                (sharpen, gray, fmt),
+                (bg, dpr, enlarge),
+                (progressive, lossless, q),
+            )| {
+                let mut pairs: Vec<String> = Vec::new();
+                let mut add = |key: &str, value: Option<String>| {
+                    if let Some(value) = value {
+                        pairs.push(format!("{key}={value}"));
+                    }
+                };
+                add("w", w);
+                add("h", h);
+                add("fit", fit.map(str::to_owned));
+                add("gravity", gravity.map(str::to_owned));
+                add("crop", crop);
+                add("rotate", rotate.map(str::to_owned));
+                add("flip", flip.map(str::to_owned));
+                add("blur", blur);
+                // Sharpen's sigma stops at 10.
+                add("sharpen", sharpen);
+                add("gray", gray.then(|| "1".to_owned()));
+                add("fmt", fmt.map(str::to_owned));
+                add("bg", bg.map(str::to_owned));
+                add("dpr", dpr.map(str::to_owned));
+                add("enlarge", enlarge.then(|| "1".to_owned()));
+                add("progressive", progressive.then(|| "1".to_owned()));
+                add("lossless", lossless.then(|| "1".to_owned()));
+                add("q", Some(q.to_string()));
+                pairs.join("&")
+            },
+        )
+}
+
+/// Renders `input` as `query` asks, measuring the bytes the render allocates at its peak.
+fn measured_render(input: &[u8], spec: &Spec) -> (Result<engine::Rendered, EngineError>, u64) {
+    let baseline = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(baseline, Ordering::SeqCst);
+    let result = engine::render(input, spec, &LIMITS);
+    let peak = PEAK.load(Ordering::SeqCst).saturating_sub(baseline);
+    (result, peak as u64)
+}
+
+fn check(kind: Source, (width, height): (u32, u32), query: &str) -> Result<(), TestCaseError> {
+    // WebP holds at most 16383 pixels a side.
+    let (width, height) = match kind {
+        Source::Webp | Source::WebpLossless | Source::WebpAlpha => (width.min(16_383), height.min(16_383)),
+        _ => (width, height),
+    };
+    let input = source(kind, width, height);
+    let spec = Spec::parse(query, &Presets::default()).unwrap();
+    let planned = decode::probe(&input, &LIMITS).and_then(|probe| plan::plan(&probe, &spec, &LIMITS));
+    let (rendered, peak) = measured_render(&input, &spec);
+    let context = format!("{kind:?} {width}x{height} `{query}`");
+    if let Err(EngineError::Internal(cause)) = &rendered {
+        return Err(TestCaseError::fail(format!("{context}: internal error {cause}")));
+    }
+    match (&planned, &rendered) {
+        (Ok(plan), Ok(out)) => {
+            prop_assert!(
+                peak <= plan.peak_bytes,
+                "{context}: allocated {peak} bytes, planned {} (largest stage {})",
+                plan.peak_bytes,
+                plan.peak_stage
+            );
+            prop_assert!(plan.peak_bytes <= LIMITS.max_render_bytes, "{context}: planned over the budget");
+            prop_assert_eq!((out.width, out.height), plan.output, "{}: output size", context);
+        }
+        (Err(refused), Err(failed)) => {
+            // Refused by the plan: the render refuses for the same reason, having decoded nothing.
+            prop_assert_eq!(refused.to_string(), failed.to_string(), "{}", context);
+            prop_assert!(peak < 4 << 20, "{context}: a refused render allocated {peak} bytes");
+        }
+        (Ok(_), Err(failed)) => {
+            // A file the engine wrote must decode; nothing else may fail after the plan accepted.
+            return Err(TestCaseError::fail(format!("{context}: planned, then failed: {failed}")));
+        }
+        (Err(refused), Ok(_)) => {
+            return Err(TestCaseError::fail(format!("{context}: the plan refused ({refused}) but the render ran")));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_render_stays_within_its_plan_and_the_budget() {
+    let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(160);
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    let strategy = (prop::sample::select(SOURCES.to_vec()), sizes(), spec_strategy());
+    let started = std::time::Instant::now();
+    runner
+        .run(&strategy, |(kind, size, query)| check(kind, size, &query))
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    eprintln!("{cases} source x spec pairs within their plans in {:?}", started.elapsed());
+}
+
+/// The cases that found bugs, kept as they were found.
+#[test]
+fn known_joint_cases() {
+    let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A 1x1 source covering a 16384x1 box would have been resized to 16384x16384 first.
+    let one = source(Source::Png, 1, 1);
+    let spec = Spec::parse("w=16384&h=1&fit=cover&enlarge=1", &Presets::default()).unwrap();
+    let (result, peak) = measured_render(&one, &spec);
+    assert!(matches!(result, Err(EngineError::RenderTooLarge { stage: "resize", .. })), "{result:?}");
+    assert!(peak < 1 << 20, "refused after allocating {peak} bytes");
+    // A shrunk decode maps the region by the real ratio: 14741 rows at 1/4 are 3686, and the
+    // region's far edge came out at 3686.0000000000005, outside the image: `Internal`.
+    let tall = source(Source::Jpeg, 4, 14_741);
+    let spec = Spec::parse("w=1", &Presets::default()).unwrap();
+    let (result, _) = measured_render(&tall, &spec);
+    assert_eq!(result.map(|r| (r.width, r.height)).unwrap(), (1, 3685));
+    // WebP holds 16383 pixels a side; PNG holds any.
+    let spec = Spec::parse("w=16384&h=1&fit=fill&enlarge=1&fmt=webp", &Presets::default()).unwrap();
+    let (result, _) = measured_render(&one, &spec);
+    assert!(matches!(result, Err(EngineError::OutputDimensionTooLarge { limit: 16_383, .. })), "{result:?}");
+    let spec = Spec::parse("w=16384&h=1&fit=fill&enlarge=1&fmt=png", &Presets::default()).unwrap();
+    let (result, _) = measured_render(&one, &spec);
+    assert_eq!(result.map(|r| (r.width, r.height)).unwrap(), (16_384, 1));
+}
