@@ -2,7 +2,8 @@
 # Soak: does Pixelmill's memory stay flat under long mixed traffic? (Not run in CI: it takes
 # DURATION, 10 minutes by default.)
 #
-#   benches/soak.sh            DURATION (default 600s), RATE (default 40 requests/s)
+#   benches/soak.sh            DURATION (default 600s), RATE (default 40 requests/s),
+#                              PROFILE (release, the default, or debug: the binaries the tests ran)
 #
 # A release `pixelmill serve` on the embedded default takes, at once:
 #   - pixelmill-load's `mixed` scenario at RATE: cache hits, misses (a new spec every time) and
@@ -17,9 +18,16 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 DURATION=${DURATION:-600s}
 RATE=${RATE:-40}
-[ "${NO_BUILD:-}" = 1 ] || cargo build --release --quiet --package pixelmill --package pixelmill-load --manifest-path "$repo/Cargo.toml"
-pixelmill="$CARGO_TARGET_DIR/release/pixelmill"
-load="$CARGO_TARGET_DIR/release/pixelmill-load"
+PROFILE=${PROFILE:-release}
+if [ "${NO_BUILD:-}" != 1 ]; then
+  if [ "$PROFILE" = release ]; then
+    cargo build --release --quiet --package pixelmill --package pixelmill-load --manifest-path "$repo/Cargo.toml"
+  else
+    cargo test --no-run --quiet --workspace --all-targets --manifest-path "$repo/Cargo.toml"
+  fi
+fi
+pixelmill="$CARGO_TARGET_DIR/$PROFILE/pixelmill"
+load="$CARGO_TARGET_DIR/$PROFILE/pixelmill-load"
 corpus=$(bash "$repo/benches/corpus.sh")
 work=$(mktemp -d)
 pids=()

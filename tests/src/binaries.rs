@@ -1,11 +1,10 @@
 //! The binaries under test, built on first use with the same cargo, profile and target
 //! directory as the test run, so a test never runs a stale binary.
 //!
-//! They are built as part of the whole workspace with every target, which is what
-//! `cargo test --workspace --all-targets` (and so `cargo xtask ci`) builds: the same selection
-//! resolves the same features, so after a test build this is a no-op. Building only the two
-//! packages would resolve other features (the test crate's dev-dependencies turn some on) and
-//! compile much of the dependency graph a second time.
+//! They are built by `cargo test --no-run --workspace --all-targets`, the very build that
+//! `cargo xtask ci` runs its tests from: after it this is a no-op. `cargo build` of the two
+//! packages, or even of the whole workspace, resolves the dependencies' features differently
+//! and compiles much of the graph (aws-sdk-s3 and its stack among it) a second time.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,7 +16,7 @@ pub fn binary(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut command = Command::new(cargo);
-        command.args(["build", "--quiet", "--workspace", "--all-targets"]);
+        command.args(["test", "--no-run", "--quiet", "--workspace", "--all-targets"]);
         if !cfg!(debug_assertions) {
             command.arg("--release");
         }

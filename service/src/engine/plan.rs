@@ -122,7 +122,8 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
 
     // The region of the decoded image that is resampled, and the resampler's working memory:
     // its first pass (the output's width by the region's height, or the other way), a premultiplied copy of
-    // the region when there is alpha, and the filter weights of both passes.
+    // the region when there is alpha, and the filter weights of both passes (a few taps per
+    // pixel of the larger of source and output, as the filter widens when it reduces).
     let region = (
         (u64::from(crop.width) * u64::from(decoded.0)).div_ceil(u64::from(probe.width.max(1))) + 1,
         (u64::from(crop.height) * u64::from(decoded.1)).div_ceil(u64::from(probe.height.max(1))) + 1,
@@ -131,7 +132,7 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
     let alpha = channels.is_multiple_of(2);
     let resampler = (rw * region.1).max(region.0 * rh) * channels
         + if alpha { region.0 * region.1 * channels } else { 0 }
-        + (region.0 + region.1) * 64;
+        + (region.0.max(rw) + region.1.max(rh)) * 96;
     costs.stage("resize", size * channels + rw * rh * channels + resampler);
     size = rw * rh;
 

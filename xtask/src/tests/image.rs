@@ -81,6 +81,22 @@ fn image_smoke_is_a_subcommand_of_image() {
 }
 
 #[test]
+fn image_smoke_in_ci_takes_the_workspace_build_the_tests_made() {
+    let fixture = smoke_fixture("image-smoke-ci");
+    let ctx = fixture.context().with_var("PIXELMILL_SMOKE_BUILD", "workspace");
+    let port = port_of(&fixture);
+    let mut steps = Steps::new(&ctx.output);
+    image_smoke::run(&ctx, &mut steps, port).unwrap();
+    let calls = calls_but_kill(&fixture);
+    assert_eq!(calls[1], "cargo test --no-run --locked --workspace --all-targets");
+    assert!(calls.iter().all(|call| !call.contains("--release")), "{calls:?}");
+    assert_eq!(
+        calls[2],
+        "objcopy --strip-debug /cache/target/debug/pixelmill <scratch>/image/builder/out/usr/local/bin/pixelmill"
+    );
+}
+
+#[test]
 fn image_smoke_builds_the_runtime_stage_runs_it_and_removes_it() {
     let fixture = smoke_fixture("image-smoke");
     let ctx = fixture.context();
