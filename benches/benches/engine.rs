@@ -9,6 +9,10 @@ use pixelmill::engine::encode::{self, EncodeOptions};
 use pixelmill::engine::ops::{self, Region};
 use pixelmill::engine::{self, Limits, OutputFormat, Presets, Spec, decode};
 
+/// Decoding alone, measured without the pixel limit.
+const UNLIMITED: Limits =
+    Limits { max_input_pixels: u64::MAX, max_output_pixels: u64::MAX, max_render_bytes: u64::MAX, max_jpeg_scans: 100 };
+
 fn corpus_file(set: &str) -> Vec<u8> {
     let root = std::env::var_os("PIXELMILL_CORPUS")
         .map(PathBuf::from)
@@ -27,10 +31,10 @@ fn bench_decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     for set in ["jpeg-2560", "jpeg-2560-progressive", "jpeg-5120", "jpeg-5120-progressive"] {
         let bytes = corpus_file(set);
-        let probe = decode::probe(&bytes, &Limits { max_input_pixels: u64::MAX, ..Limits::default() }).expect("probe");
+        let probe = decode::probe(&bytes, &UNLIMITED).expect("probe");
         for shrink in [1, 4, 8] {
             group.bench_with_input(BenchmarkId::new(set, format!("1/{shrink}")), &shrink, |b, &shrink| {
-                b.iter(|| decode::decode(&bytes, &probe, shrink).expect("decode"));
+                b.iter(|| decode::decode(&bytes, &probe, shrink, &UNLIMITED).expect("decode"));
             });
         }
     }
@@ -39,10 +43,10 @@ fn bench_decode(c: &mut Criterion) {
 
 fn bench_resize(c: &mut Criterion) {
     let bytes = corpus_file("jpeg-2560");
-    let probe = decode::probe(&bytes, &Limits { max_input_pixels: u64::MAX, ..Limits::default() }).expect("probe");
+    let probe = decode::probe(&bytes, &UNLIMITED).expect("probe");
     let mut group = c.benchmark_group("resize-lanczos3");
     for (label, shrink) in [("2560x1600", 1), ("640x400", 4)] {
-        let image = decode::decode(&bytes, &probe, shrink).expect("decode");
+        let image = decode::decode(&bytes, &probe, shrink, &UNLIMITED).expect("decode");
         group.throughput(Throughput::Elements(u64::from(image.width() * image.height())));
         group.bench_function(BenchmarkId::new(label, "to 400x250"), |b| {
             b.iter(|| ops::resize(&image, Region::whole(&image), (400, 250)).expect("resize"));
@@ -53,8 +57,8 @@ fn bench_resize(c: &mut Criterion) {
 
 fn bench_encode(c: &mut Criterion) {
     let bytes = corpus_file("jpeg-2560");
-    let probe = decode::probe(&bytes, &Limits { max_input_pixels: u64::MAX, ..Limits::default() }).expect("probe");
-    let full = decode::decode(&bytes, &probe, 1).expect("decode");
+    let probe = decode::probe(&bytes, &UNLIMITED).expect("probe");
+    let full = decode::decode(&bytes, &probe, 1, &UNLIMITED).expect("decode");
     let options = EncodeOptions { quality: 80, progressive: false, lossless: false };
     let mut group = c.benchmark_group("encode");
     group.sample_size(10);

@@ -212,20 +212,22 @@ pub fn corpus() -> Vec<Sample> {
     samples.push(sample("webp-forged-16384x16384", webp_bomb, TooManyPixels));
 
     samples.extend(bombs(&good_jpeg, &good_png, &good_gif, &good_webp));
-    samples.push(sample("jpeg-5000-scans", scan_bomb(&good_jpeg, 5000), TooMuchWork));
+    samples.push(sample("jpeg-5000-scans", with_scans(&good_jpeg, 5000), TooMuchWork));
     samples.extend(damaged(&good_jpeg, &good_png, &good_gif, &good_webp));
     samples.extend(disguised(&good_jpeg, &good_png));
     samples
 }
 
-/// A JPEG whose scan (header and entropy-coded data) is repeated until it has `scans` of them:
-/// a few kilobytes that would each cost a pass over the image.
-fn scan_bomb(good_jpeg: &[u8], scans: usize) -> Vec<u8> {
-    let sos = jpeg_marker(good_jpeg, |m| m == 0xDA);
-    let end = good_jpeg.len() - 2;
-    let mut out = good_jpeg[..end].to_vec();
-    for _ in 1..scans {
-        out.extend_from_slice(&good_jpeg[sos..end]);
+/// `jpeg` with its last scan (header and entropy-coded data) repeated until it has `scans` of
+/// them: a few kilobytes that would each cost a pass over the image.
+pub fn with_scans(jpeg: &[u8], scans: usize) -> Vec<u8> {
+    // In entropy-coded data 0xFF is always stuffed, so the last FF DA is the last scan header.
+    let last = jpeg.windows(2).rposition(|w| w == [0xFF, 0xDA]).expect("a JPEG has a scan");
+    let existing = jpeg.windows(2).filter(|w| *w == [0xFF, 0xDA]).count();
+    let end = jpeg.len() - 2;
+    let mut out = jpeg[..end].to_vec();
+    for _ in existing..scans {
+        out.extend_from_slice(&jpeg[last..end]);
     }
     out.extend_from_slice(&[0xFF, 0xD9]);
     out

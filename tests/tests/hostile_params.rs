@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use image::{DynamicImage, ImageFormat, RgbImage};
+use pixelmill_tests::hostile;
 use pixelmill_tests::images::{encode, pattern};
 use pixelmill_tests::server::{Backend, Server, problem, spawn_app};
 use reqwest::StatusCode;
@@ -43,17 +44,7 @@ fn many_scans(scans: usize) -> Vec<u8> {
         height: 64,
         format: turbojpeg::PixelFormat::RGB,
     };
-    let jpeg = compressor.compress_to_vec(pixels).unwrap();
-    // In entropy-coded data 0xFF is always stuffed, so the last FF DA is the last scan header.
-    let last = jpeg.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
-    let end = jpeg.len() - 2;
-    let existing = jpeg.windows(2).filter(|w| *w == [0xFF, 0xDA]).count();
-    let mut out = jpeg[..end].to_vec();
-    for _ in existing..scans {
-        out.extend_from_slice(&jpeg[last..end]);
-    }
-    out.extend_from_slice(&[0xFF, 0xD9]);
-    out
+    hostile::with_scans(&compressor.compress_to_vec(pixels).unwrap(), scans)
 }
 
 async fn post_render(server: &Server, query: &str, body: Vec<u8>) -> reqwest::Response {

@@ -135,21 +135,30 @@ impl From<sqlx::migrate::MigrateError> for Fault {
     }
 }
 
-/// Records the duration of `work` and turns its fault into a [`CatalogError`].
+/// Runs `work` within [`QUERY_TIMEOUT`], records its duration and turns its fault into a
+/// [`CatalogError`].
 async fn observe<T>(
     backend: &'static str,
     op: &'static str,
     work: impl Future<Output = Result<T, Fault>>,
 ) -> Result<T, CatalogError> {
-    let started = Instant::now();
-    let result = if op == "migrate" {
-        work.await
-    } else {
+    let deadline = async {
         match tokio::time::timeout(QUERY_TIMEOUT, work).await {
             Ok(result) => result,
             Err(_) => Err(Fault::Failed(format!("no answer within {QUERY_TIMEOUT:?}"))),
         }
     };
+    observe_untimed(backend, op, deadline).await
+}
+
+/// [`observe`] without the deadline, for migrations, which may wait for another replica's.
+async fn observe_untimed<T>(
+    backend: &'static str,
+    op: &'static str,
+    work: impl Future<Output = Result<T, Fault>>,
+) -> Result<T, CatalogError> {
+    let started = Instant::now();
+    let result = work.await;
     metrics::histogram!("pixelmill_catalog_duration_seconds", "op" => op).record(started.elapsed().as_secs_f64());
     result.map_err(|fault| match fault {
         Fault::Config(detail) => CatalogError::Config(detail),
@@ -235,7 +244,7 @@ impl Catalog {
     /// Runs the embedded migrations that have not run yet. Idempotent; on PostgreSQL, concurrent
     /// callers serialize on an advisory lock.
     pub async fn migrate(&self) -> Result<(), CatalogError> {
-        self.observe("migrate", async { Ok(MIGRATOR.run(&self.pool).await?) }).await
+        observe_untimed(self.backend, "migrate", async { Ok(MIGRATOR.run(&self.pool).await?) }).await
     }
 
     /// Readiness: one round trip to the database.

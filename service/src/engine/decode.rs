@@ -15,7 +15,7 @@ use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 use crate::engine::Limits;
 use crate::engine::error::EngineError;
 use crate::engine::format::{InputFormat, Sniffed, sniff};
-use crate::engine::metadata::{self, Metadata};
+use crate::engine::metadata::{self, Metadata, Segment};
 
 /// What [`probe`] learnt: enough to plan the render.
 #[derive(Debug, Clone)]
@@ -28,8 +28,6 @@ pub struct Probe {
     /// How the decoder will lay the pixels out, and what it holds while it decodes.
     pub layout: Layout,
     jpeg_colorspace: Option<Colorspace>,
-    /// The most scans the JPEG decoder may read (from [`Limits::max_jpeg_scans`]).
-    scan_limit: u32,
 }
 
 /// What a format's headers say about the work and memory of decoding it, beyond its size.
@@ -74,33 +72,11 @@ impl JpegLayout {
     }
 }
 
-/// Walks every marker segment of a JPEG, skipping the entropy-coded data after each scan header
-/// (where 0xFF is always followed by a stuffed 0x00 or a restart marker), to count the scans and
-/// read the frame's sampling factors. Cheap: one pass over the bytes, no decoding.
+/// Counts the scans and reads the frame's sampling factors from the marker segments: one pass
+/// over the bytes, no decoding.
 pub fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
     let mut layout = JpegLayout::default();
-    let mut pos = 2;
-    while pos < bytes.len() {
-        // Markers may be padded with any number of 0xFF bytes.
-        let Some(offset) = bytes[pos..].iter().position(|&b| b == 0xFF) else { break };
-        pos += offset;
-        while pos < bytes.len() && bytes[pos] == 0xFF {
-            pos += 1;
-        }
-        let Some(&marker) = bytes.get(pos) else { break };
-        pos += 1;
-        match marker {
-            0x00 | 0x01 | 0xD0..=0xD8 => continue,
-            0xD9 => break,
-            _ => {}
-        }
-        let Some(length) = bytes.get(pos..pos + 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else {
-            break;
-        };
-        if length < 2 {
-            break;
-        }
-        let body = &bytes[(pos + 2).min(bytes.len())..(pos + length).min(bytes.len())];
+    for Segment { marker, body } in metadata::jpeg_segments(bytes) {
         match marker {
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
                 layout.progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
@@ -112,22 +88,6 @@ pub fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
             }
             0xDA => layout.scans += 1,
             _ => {}
-        }
-        pos += length;
-        if marker == 0xDA {
-            // Entropy-coded data runs to the next marker that is neither stuffing nor a restart.
-            while pos + 1 < bytes.len() {
-                match bytes[pos..].iter().position(|&b| b == 0xFF) {
-                    None => pos = bytes.len(),
-                    Some(offset) => {
-                        pos += offset;
-                        match bytes.get(pos + 1) {
-                            Some(0x00 | 0xD0..=0xD7 | 0xFF) => pos += 1,
-                            _ => break,
-                        }
-                    }
-                }
-            }
         }
     }
     layout
@@ -144,13 +104,12 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe, EngineError> {
         Sniffed::Refused(name) => return Err(EngineError::RefusedFormat(name)),
         Sniffed::Unknown => return Err(EngineError::UnknownFormat),
     };
-    let mut probe = match format {
+    let probe = match format {
         InputFormat::Jpeg => probe_jpeg(bytes)?,
         InputFormat::Png => probe_png(bytes)?,
         InputFormat::Gif => probe_gif(bytes)?,
         InputFormat::Webp => probe_webp(bytes)?,
     };
-    probe.scan_limit = limits.max_jpeg_scans;
     check_pixels(u64::from(probe.width), u64::from(probe.height), limits.max_input_pixels, format)?;
     if let Layout::Jpeg(jpeg) = &probe.layout
         && jpeg.scans > limits.max_jpeg_scans
@@ -184,7 +143,6 @@ fn probe_jpeg(bytes: &[u8]) -> Result<Probe, EngineError> {
         metadata: metadata::jpeg(bytes),
         layout: Layout::Jpeg(jpeg_layout(bytes)),
         jpeg_colorspace: Some(header.colorspace),
-        scan_limit: 0,
     })
 }
 
@@ -210,7 +168,6 @@ fn probe_png(bytes: &[u8]) -> Result<Probe, EngineError> {
             bytes_per_sample: color.bytes_per_pixel() / color.channel_count(),
         },
         jpeg_colorspace: None,
-        scan_limit: 0,
     })
 }
 
@@ -228,7 +185,6 @@ fn probe_gif(bytes: &[u8]) -> Result<Probe, EngineError> {
         metadata: Metadata::default(),
         layout: Layout::Gif,
         jpeg_colorspace: None,
-        scan_limit: 0,
     })
 }
 
@@ -254,7 +210,6 @@ fn probe_webp(bytes: &[u8]) -> Result<Probe, EngineError> {
             animated: features.has_animation != 0,
         },
         jpeg_colorspace: None,
-        scan_limit: 0,
     })
 }
 
@@ -307,20 +262,20 @@ pub fn shrunk(dimension: u32, shrink: u32) -> u32 {
 
 /// Decodes pixels at 1/`shrink` of the stored size (`shrink` is one of [`SHRINK_FACTORS`], and 1
 /// unless [`can_shrink_on_load`]). The result is in stored orientation.
-pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage, EngineError> {
+pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32, limits: &Limits) -> Result<DynamicImage, EngineError> {
     match probe.format {
-        InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink),
+        InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink, limits.max_jpeg_scans),
         InputFormat::Webp if !probe.is_animated_webp() => decode_webp(bytes, probe, shrink),
         InputFormat::Png | InputFormat::Gif | InputFormat::Webp => decode_with_image_crate(bytes, probe),
     }
 }
 
-fn decode_jpeg(bytes: &[u8], probe: &Probe, shrink: u32) -> Result<DynamicImage, EngineError> {
+fn decode_jpeg(bytes: &[u8], probe: &Probe, shrink: u32, scan_limit: u32) -> Result<DynamicImage, EngineError> {
     let mut decompressor = Decompressor::new().map_err(|e| EngineError::Internal(e.to_string()))?;
     let factor = ScalingFactor::new(1, shrink as usize);
     decompressor.set_scaling_factor(factor).map_err(jpeg_error)?;
     // `probe` counted the scans already; this guards the decoder itself all the same.
-    decompressor.set_scan_limit(probe.scan_limit).map_err(jpeg_error)?;
+    decompressor.set_scan_limit(scan_limit).map_err(jpeg_error)?;
     let width = factor.scale(probe.width as usize);
     let height = factor.scale(probe.height as usize);
     let colorspace = probe.jpeg_colorspace.unwrap_or(Colorspace::YCbCr);

@@ -22,29 +22,60 @@ impl Metadata {
 
 const ICC_MARKER: &[u8] = b"ICC_PROFILE\0";
 
-/// Walks JPEG markers until the first scan. Malformed segments end the walk: metadata is then
+/// One marker segment of a JPEG: its marker and its body (what follows the length field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment<'a> {
+    pub marker: u8,
+    pub body: &'a [u8],
+}
+
+/// The marker segments of a JPEG, in order, without decoding anything: after a scan header
+/// (SOS) the entropy-coded data is skipped to the next marker that is neither a stuffed 0x00
+/// nor a restart. The walk ends at EOI, at the end of the bytes, or at a segment whose length
+/// runs past them.
+pub fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = Segment<'_>> {
+    let mut pos = 2;
+    std::iter::from_fn(move || {
+        loop {
+            // Markers may be padded with any number of 0xFF bytes.
+            pos += bytes.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+            while bytes.get(pos) == Some(&0xFF) {
+                pos += 1;
+            }
+            let marker = *bytes.get(pos)?;
+            pos += 1;
+            match marker {
+                0x00 | 0x01 | 0xD0..=0xD8 => continue,
+                0xD9 => return None,
+                _ => {}
+            }
+            let length = usize::from(u16::from_be_bytes([*bytes.get(pos)?, *bytes.get(pos + 1)?]));
+            if length < 2 || pos + length > bytes.len() {
+                pos = bytes.len();
+                return None;
+            }
+            let body = &bytes[pos + 2..pos + length];
+            pos += length;
+            if marker == 0xDA {
+                while let Some(offset) = bytes.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
+                    pos += offset;
+                    match bytes.get(pos + 1) {
+                        Some(0x00 | 0xD0..=0xD7 | 0xFF) => pos += 1,
+                        _ => break,
+                    }
+                }
+            }
+            return Some(Segment { marker, body });
+        }
+    })
+}
+
+/// Reads the segments before the first scan. Malformed segments end the walk: metadata is then
 /// simply absent, and the decoder reports the damage.
 pub fn jpeg(bytes: &[u8]) -> Metadata {
     let mut metadata = Metadata::default();
     let mut icc_chunks: Vec<(u8, &[u8])> = Vec::new();
-    let mut pos = 2;
-    while pos + 4 <= bytes.len() {
-        if bytes[pos] != 0xFF {
-            break;
-        }
-        let marker = bytes[pos + 1];
-        if marker == 0xFF {
-            pos += 1;
-            continue;
-        }
-        if marker == 0xDA || marker == 0xD9 {
-            break;
-        }
-        let len = usize::from(u16::from_be_bytes([bytes[pos + 2], bytes[pos + 3]]));
-        if len < 2 || pos + 2 + len > bytes.len() {
-            break;
-        }
-        let body = &bytes[pos + 4..pos + 2 + len];
+    for Segment { marker, body } in jpeg_segments(bytes).take_while(|segment| segment.marker != 0xDA) {
         match marker {
             0xE1 if body.starts_with(b"Exif\0\0") && metadata.orientation.is_none() => {
                 metadata.orientation = Orientation::from_exif_chunk(&body[6..]);
@@ -56,7 +87,6 @@ pub fn jpeg(bytes: &[u8]) -> Metadata {
             0xEE if body.starts_with(b"Adobe") => metadata.adobe = true,
             _ => {}
         }
-        pos += 2 + len;
     }
     if !icc_chunks.is_empty() {
         icc_chunks.sort_by_key(|(seq, _)| *seq);

@@ -110,7 +110,7 @@ pub fn validate(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError>
     if bytes > limits.max_render_bytes {
         return Err(EngineError::RenderTooLarge { bytes, stage: "decode", limit: limits.max_render_bytes });
     }
-    decode::decode(input, &probe, shrink)?;
+    decode::decode(input, &probe, shrink, limits)?;
     let (width, height) = oriented_size(&probe);
     Ok(ImageInfo { format: probe.format, width, height })
 }
@@ -128,7 +128,7 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
     let plan = plan::plan(&probe, spec, limits)?;
     let (width, height) = oriented_size(&probe);
     let crop = plan.crop;
-    let mut image = decode::decode(input, &probe, plan.shrink)?;
+    let mut image = decode::decode(input, &probe, plan.shrink, limits)?;
     let decoded = Instant::now();
 
     image.apply_orientation(probe.metadata.orientation());

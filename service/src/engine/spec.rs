@@ -206,7 +206,8 @@ impl Presets {
     }
 }
 
-const KEYS: &[&str] = &[
+/// Every key of the grammar.
+pub(crate) const KEYS: &[&str] = &[
     "bg",
     "blur",
     "crop",

@@ -57,12 +57,19 @@ fn parse_spec(state: &AppState, query: &str) -> Result<Spec, ApiError> {
 
 /// Resolves `fmt=auto` from `Accept`: WebP when accepted (AVIF compresses better but encodes an
 /// order of magnitude slower), then AVIF, else JPEG for JPEG sources and PNG for the rest; a
-/// format that cannot hold the output's dimensions (`output`, when known) is passed over, and
-/// PNG holds any. Returns the spec and whether the response varies by `Accept`.
-fn negotiate(spec: Spec, accept: &str, source: OutputFormat, output: Option<(u32, u32)>) -> (Spec, bool) {
+/// format that cannot hold the output's dimensions (from `output_size`, asked for `auto` only,
+/// when it knows them) is passed over, and PNG holds any. Returns the spec and whether the
+/// response varies by `Accept`.
+fn negotiate(
+    spec: Spec,
+    accept: &str,
+    source: OutputFormat,
+    output_size: impl FnOnce(&Spec) -> Option<(u32, u32)>,
+) -> (Spec, bool) {
     if spec.format != Some(FormatRequest::Auto) {
         return (spec, false);
     }
+    let output = output_size(&spec);
     let accepts = |mime: &str| {
         accept.split(',').any(|item| {
             let mut parts = item.split(';').map(str::trim);
@@ -179,8 +186,8 @@ pub async fn render_image(
         }
     };
     let source = OutputFormat::parse(&image.format).unwrap_or(OutputFormat::Jpeg);
-    let output = plan::output_size(image.width, image.height, &spec);
-    let (spec, vary) = negotiate(spec, &accept_header(&headers), source, output);
+    let (spec, vary) =
+        negotiate(spec, &accept_header(&headers), source, |spec| plan::output_size(image.width, image.height, spec));
     let variant_key = spec.variant_key();
     let etag = format!("\"{}-{}\"", &image.sha256[..16.min(image.sha256.len())], variant_key);
     if matches_etag(&headers, &etag) {
@@ -307,9 +314,10 @@ pub async fn render_body(
         if body.starts_with(tests::PANIC_BODY) {
             panic!("fault injected by a test");
         }
-        let output =
-            engine::inspect(&body, &limits).ok().and_then(|info| plan::output_size(info.width, info.height, &spec));
-        let (spec, _) = negotiate(spec, &accept, source, output);
+        let (spec, _) = negotiate(spec, &accept, source, |spec| {
+            let info = engine::inspect(&body, &limits).ok()?;
+            plan::output_size(info.width, info.height, spec)
+        });
         engine::render(&body, &spec, &limits)
     };
     let rendered = state.pool().run(job).await??;
