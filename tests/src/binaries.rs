@@ -5,10 +5,17 @@
 //! `cargo xtask ci` runs its tests from: after it this is a no-op. `cargo build` of the two
 //! packages, or even of the whole workspace, resolves the dependencies' features differently
 //! and compiles much of the graph (aws-sdk-s3 and its stack among it) a second time.
+//!
+//! The inner cargo does not see the variables the outer one set for this test (its package's
+//! `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...; see cargo_env.rs): they would make it, and the
+//! next `cargo test` after it, rebuild much of the graph.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
+
+#[path = "../../xtask/src/cargo_env.rs"]
+mod cargo_env;
 
 /// The path of the workspace binary `name` (`pixelmill` or `pixelmill-load`), built if needed.
 pub fn binary(name: &str) -> PathBuf {
@@ -17,6 +24,11 @@ pub fn binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut command = Command::new(cargo);
         command.args(["test", "--no-run", "--quiet", "--workspace", "--all-targets"]);
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(cargo_env::set_by_cargo_for_its_child) {
+                command.env_remove(key);
+            }
+        }
         if !cfg!(debug_assertions) {
             command.arg("--release");
         }

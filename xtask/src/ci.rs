@@ -63,7 +63,7 @@ pub fn run() -> Result<(), String> {
     // document says.
     let binary = cmd::target_dir().join("debug").join("pixelmill").display().to_string();
     step(".ci/api-fuzz.sh", &|| cmd::run_with_env("bash", &[".ci/api-fuzz.sh"], &[("PIXELMILL_BINARY", &binary)]))?;
-    // A short coverage-guided fuzz of the decoders and the spec parser (AddressSanitizer); the
+    // A short coverage-guided fuzz of the decoders, the spec parser and the render; the
     // corpora persist in ~/.cache/pixelmill-fuzz, so each run starts where the last one ended.
     step(".ci/fuzz.sh", &|| {
         cmd::run_with_env("bash", &[".ci/fuzz.sh"], &[("FUZZ_SECONDS", "30"), ("PIXELMILL_BINARY", &binary)])

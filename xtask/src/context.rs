@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use crate::cargo_env::set_by_cargo_for_its_child;
 use crate::cmd::{self, Cmd};
 use crate::report::Output;
 
@@ -37,9 +38,11 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// The context of `cargo xtask` itself: this checkout and this process's environment.
+    /// The context of `cargo xtask` itself: this checkout and this process's environment,
+    /// less what `cargo run` set for xtask alone (cargo_env.rs).
     pub(crate) fn from_process() -> Context {
-        let vars: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        let vars: BTreeMap<OsString, OsString> =
+            std::env::vars_os().filter(|(key, _)| !key.to_str().is_some_and(set_by_cargo_for_its_child)).collect();
         let ci = vars.get(&OsString::from("CI")).is_some_and(|value| !value.is_empty() && value != "false");
         let output = Output::for_stderr(ci);
         Context::new(cmd::project_root(), vars, output)

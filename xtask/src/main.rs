@@ -5,6 +5,7 @@
 //! helm, kubectl, argocd, git and curl.
 
 mod bootstrap;
+mod cargo_env;
 mod ci;
 mod cmd;
 mod context;

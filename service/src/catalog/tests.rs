@@ -93,3 +93,27 @@ async fn out_of_range_values_are_errors_not_panics() {
     let error = catalog.image("1").await.unwrap_err();
     assert!(error.to_string().contains("column width holds -1"), "{error}");
 }
+
+/// The embedded list is what sqlx itself reads from `service/migrations/`: the same versions,
+/// descriptions, kinds, checksums (so a database migrated by an earlier build still validates)
+/// and transaction modes. A file added without its line here fails this.
+#[tokio::test]
+async fn embedded_migrations_are_the_directory() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let read = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    let embedded = migrator();
+    let key = |m: &sqlx::migrate::Migration| {
+        (
+            m.version,
+            m.description.to_string(),
+            m.migration_type,
+            m.checksum.to_vec(),
+            m.no_tx,
+            m.sql.as_str().to_owned(),
+        )
+    };
+    let read: Vec<_> = read.iter().map(key).collect();
+    let embedded: Vec<_> = embedded.iter().map(key).collect();
+    assert!(!read.is_empty());
+    assert_eq!(embedded, read);
+}

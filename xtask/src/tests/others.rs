@@ -418,3 +418,14 @@ fn hpa_test_fails_when_the_autoscaler_did_not_scale() {
     assert!(error.contains("p99 ended at 700 ms, over the SLO of 500 ms (peak 900 ms)"), "{error}");
     assert!(fixture.repo.join("target/hpa-test/staging/chart.svg").is_file(), "the evidence is kept");
 }
+
+#[test]
+fn commands_do_not_inherit_what_cargo_set_for_xtask_itself() {
+    // This test runs under cargo, which set CARGO_MANIFEST_DIR and CARGO_PKG_NAME for it as
+    // `cargo run` does for xtask; a cargo started from the context must not see them.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some() && std::env::var_os("CARGO_PKG_NAME").is_some());
+    let ctx = Context::from_process();
+    assert_eq!(ctx.var("CARGO_MANIFEST_DIR"), None);
+    assert_eq!(ctx.var("CARGO_PKG_NAME"), None);
+    assert_eq!(ctx.var("PATH"), std::env::var("PATH").ok());
+}
