@@ -23,7 +23,7 @@ if [ "${NO_BUILD:-}" != 1 ]; then
   if [ "$PROFILE" = release ]; then
     cargo build --release --quiet --package pixelmill --package pixelmill-load --manifest-path "$repo/Cargo.toml"
   else
-    cargo test --no-run --quiet --workspace --all-targets --manifest-path "$repo/Cargo.toml"
+    cargo build --quiet --workspace --all-targets --manifest-path "$repo/Cargo.toml"
   fi
 fi
 pixelmill="$CARGO_TARGET_DIR/$PROFILE/pixelmill"

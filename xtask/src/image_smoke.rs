@@ -314,13 +314,14 @@ fn ensure_tools(ctx: &Context) -> Result<(), String> {
 
 /// `cargo build --release --locked` of the two binaries, as the image's builder stage does;
 /// returns the directory they are in. With `PIXELMILL_SMOKE_BUILD=workspace` (what `cargo xtask
-/// ci` sets) it is instead the test build of the whole workspace (`cargo test --no-run`), which
-/// the tests have just made: the smoke then adds no build of its own to CI.
+/// ci` sets) it is instead the test build of the whole workspace (`cargo build --workspace
+/// --all-targets`, the units `cargo test` built and the executables), which the tests have just
+/// made: the smoke then adds no build of its own to CI.
 fn build_binaries(ctx: &Context) -> Result<PathBuf, String> {
     let cargo = ctx.var("CARGO").unwrap_or_else(|| "cargo".to_owned());
     let target = ctx.var("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()).unwrap_or_else(|| "target".to_owned());
     if ctx.var("PIXELMILL_SMOKE_BUILD").as_deref() == Some("workspace") {
-        ctx.run(&Cmd::new(&cargo).args(["test", "--no-run", "--locked", "--workspace", "--all-targets"]))?;
+        ctx.run(&Cmd::new(&cargo).args(["build", "--locked", "--workspace", "--all-targets"]))?;
         return Ok(ctx.root.join(target).join("debug"));
     }
     let packages = BINARIES.iter().flat_map(|binary| ["-p", binary]);

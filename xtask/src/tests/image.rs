@@ -88,7 +88,7 @@ fn image_smoke_in_ci_takes_the_workspace_build_the_tests_made() {
     let mut steps = Steps::new(&ctx.output);
     image_smoke::run(&ctx, &mut steps, port).unwrap();
     let calls = calls_but_kill(&fixture);
-    assert_eq!(calls[1], "cargo test --no-run --locked --workspace --all-targets");
+    assert_eq!(calls[1], "cargo build --locked --workspace --all-targets");
     assert!(calls.iter().all(|call| !call.contains("--release")), "{calls:?}");
     assert_eq!(
         calls[2],
