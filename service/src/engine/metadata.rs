@@ -31,11 +31,22 @@ pub struct Segment<'a> {
 
 /// The marker segments of a JPEG, in order, without decoding anything: after a scan header
 /// (SOS) the entropy-coded data is skipped to the next marker that is neither a stuffed 0x00
-/// nor a restart. The walk ends at EOI, at the end of the bytes, or at a segment whose length
-/// runs past them.
+/// nor a restart, when the next segment is asked for (a caller that stops at the first scan
+/// reads only the headers). The walk ends at EOI, at the end of the bytes, or at a segment
+/// whose length runs past them.
 pub fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = Segment<'_>> {
     let mut pos = 2;
+    let mut in_scan = false;
     std::iter::from_fn(move || {
+        if std::mem::take(&mut in_scan) {
+            while let Some(offset) = bytes.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
+                pos += offset;
+                match bytes.get(pos + 1) {
+                    Some(0x00 | 0xD0..=0xD7 | 0xFF) => pos += 1,
+                    _ => break,
+                }
+            }
+        }
         loop {
             // Markers may be padded with any number of 0xFF bytes.
             pos += bytes.get(pos..)?.iter().position(|&b| b == 0xFF)?;
@@ -56,15 +67,7 @@ pub fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = Segment<'_>> {
             }
             let body = &bytes[pos + 2..pos + length];
             pos += length;
-            if marker == 0xDA {
-                while let Some(offset) = bytes.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
-                    pos += offset;
-                    match bytes.get(pos + 1) {
-                        Some(0x00 | 0xD0..=0xD7 | 0xFF) => pos += 1,
-                        _ => break,
-                    }
-                }
-            }
+            in_scan = marker == 0xDA;
             return Some(Segment { marker, body });
         }
     })
