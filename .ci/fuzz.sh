@@ -21,6 +21,8 @@
 #           making is fine, a panic, an abort, a sanitizer report or EngineError::Internal is not.
 #   spec    any query through the spec parser; a spec that parses must parse again from its
 #           canonical form to the same canonical form.
+#   jpeg    any bytes through Pixelmill's own JPEG decoder at 1/8, 1/4 and 1/2; no panic, no
+#           `Internal`, and pixels of exactly the scaled size when it succeeds.
 #   render  (spec, bytes) pairs: the first line a query, the rest an image, rendered under small
 #           limits; no panic, no `Internal`, nothing past the render budget.
 # Seeds: the decode corpus starts from small JPEG, PNG, WebP and GIF files rendered by the
@@ -47,7 +49,7 @@ log "tools"
 cargo_tool fuzz "$CARGO_FUZZ_VERSION"
 
 log "seeds"
-mkdir -p "$FUZZ_DIR/corpus/decode" "$FUZZ_DIR/corpus/spec" "$FUZZ_DIR/corpus/render"
+mkdir -p "$FUZZ_DIR/corpus/decode" "$FUZZ_DIR/corpus/spec" "$FUZZ_DIR/corpus/render" "$FUZZ_DIR/corpus/jpeg"
 if [[ -z "$(ls -A "$FUZZ_DIR/corpus/decode")" ]]; then
   pixelmill="${PIXELMILL_BINARY:-$TARGET_DIR/release/pixelmill}"
   [[ -x "$pixelmill" ]] || { cargo build --release --quiet -p pixelmill; pixelmill="$TARGET_DIR/release/pixelmill"; }
@@ -72,6 +74,17 @@ if [[ -z "$(ls -A "$FUZZ_DIR/corpus/render")" ]]; then
     done
   done
 fi
+# JPEG seeds: the decode corpus's JPEGs, and progressive ones made from them.
+if [[ -z "$(ls -A "$FUZZ_DIR/corpus/jpeg")" ]]; then
+  pixelmill="${PIXELMILL_BINARY:-$TARGET_DIR/release/pixelmill}"
+  [[ -x "$pixelmill" ]] || { cargo build --release --quiet -p pixelmill; pixelmill="$TARGET_DIR/release/pixelmill"; }
+  cp "$FUZZ_DIR"/corpus/decode/jpeg-* "$FUZZ_DIR/corpus/jpeg/"
+  seeds="$(mktemp -d)"
+  "$pixelmill" render --out-dir "$seeds" "w=40&fmt=jpeg&progressive=true" "$FUZZ_DIR"/corpus/decode/jpeg-* >/dev/null
+  for file in "$seeds"/*; do mv "$file" "$FUZZ_DIR/corpus/jpeg/progressive-$(basename "$file")"; done
+  rm -rf "$seeds"
+fi
+echo "jpeg seeds: $(ls "$FUZZ_DIR/corpus/jpeg" | wc -l)"
 echo "decode seeds: $(ls "$FUZZ_DIR/corpus/decode" | wc -l), spec seeds: $(ls "$FUZZ_DIR/corpus/spec" | wc -l), render seeds: $(ls "$FUZZ_DIR/corpus/render" | wc -l)"
 
 declare -a RESULTS=()
@@ -82,7 +95,7 @@ fuzz() {
     "$target" "$FUZZ_DIR/corpus/$target" -- \
     -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 -max_len=262144 -print_final_stats=1
 }
-for target in spec decode render; do
+for target in spec decode jpeg render; do
   checked "fuzz $target (${FUZZ_SECONDS}s)" fuzz "$target"
 done
 

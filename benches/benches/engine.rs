@@ -32,9 +32,33 @@ fn bench_decode(c: &mut Criterion) {
     for set in ["jpeg-2560", "jpeg-2560-progressive", "jpeg-5120", "jpeg-5120-progressive"] {
         let bytes = corpus_file(set);
         let probe = decode::probe(&bytes, &UNLIMITED).expect("probe");
-        for shrink in [1, 4, 8] {
+        for shrink in [1, 2, 4, 8] {
             group.bench_with_input(BenchmarkId::new(set, format!("1/{shrink}")), &shrink, |b, &shrink| {
                 b.iter(|| decode::decode(&bytes, &probe, shrink, &UNLIMITED).expect("decode"));
+            });
+        }
+        // The same scaled decodes by libjpeg-turbo, which the engine used for them before its own
+        // decoder (and still uses at full size): the side-by-side of benches/RESULTS.md.
+        for shrink in [2usize, 4, 8] {
+            let id = BenchmarkId::new(format!("{set} libjpeg-turbo"), format!("1/{shrink}"));
+            group.bench_with_input(id, &shrink, |b, &shrink| {
+                b.iter(|| {
+                    let mut decompressor = turbojpeg::Decompressor::new().expect("decompressor");
+                    decompressor.set_scaling_factor(turbojpeg::ScalingFactor::new(1, shrink)).expect("scale");
+                    let header = decompressor.read_header(&bytes).expect("header");
+                    let factor = decompressor.scaling_factor();
+                    let (width, height) = (factor.scale(header.width), factor.scale(header.height));
+                    let mut pixels = vec![0u8; width * height * 3];
+                    let image = turbojpeg::Image {
+                        pixels: &mut pixels[..],
+                        width,
+                        pitch: width * 3,
+                        height,
+                        format: turbojpeg::PixelFormat::RGB,
+                    };
+                    decompressor.decompress(&bytes, image).expect("decode");
+                    pixels
+                });
             });
         }
     }

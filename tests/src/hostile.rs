@@ -3,7 +3,7 @@
 
 use image::{DynamicImage, ImageFormat};
 
-use crate::images::{encode, jpeg, pattern, png};
+use crate::images::{encode, jpeg, pattern, png, progressive_jpeg};
 
 /// What Pixelmill must answer for a sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +151,14 @@ pub fn corpus() -> Vec<Sample> {
     ];
 
     // Truncations of every supported format at several offsets.
-    for (format, good) in [("jpeg", &good_jpeg), ("png", &good_png), ("gif", &good_gif), ("webp", &good_webp)] {
+    let good_progressive = progressive_jpeg(&photo);
+    for (format, good) in [
+        ("jpeg", &good_jpeg),
+        ("jpeg-progressive", &good_progressive),
+        ("png", &good_png),
+        ("gif", &good_gif),
+        ("webp", &good_webp),
+    ] {
         for fraction in [0.02, 0.3, 0.6, 0.9] {
             let cut = ((good.len() as f64 * fraction) as usize).max(13);
             samples.push(sample(format!("{format}-truncated-{cut}"), good[..cut].to_vec(), Corrupt));
@@ -214,6 +221,7 @@ pub fn corpus() -> Vec<Sample> {
     samples.extend(bombs(&good_jpeg, &good_png, &good_gif, &good_webp));
     samples.push(sample("jpeg-5000-scans", with_scans(&good_jpeg, 5000), TooMuchWork));
     samples.extend(damaged(&good_jpeg, &good_png, &good_gif, &good_webp));
+    samples.extend(damaged_tables(&good_jpeg, &good_progressive));
     samples.extend(disguised(&good_jpeg, &good_png));
     samples
 }
@@ -313,6 +321,43 @@ fn damaged(good_jpeg: &[u8], good_png: &[u8], good_gif: &[u8], good_webp: &[u8])
         sample("webp-riff-size-4-gib", webp_riff_size, Corrupt),
         sample("webp-chunk-size-4-gib", webp_chunk_size, Corrupt),
     ]
+}
+
+/// `jpeg` with a marker segment inserted before its first scan.
+fn with_segment_before_scan(jpeg: &[u8], segment: &[u8]) -> Vec<u8> {
+    let sos = jpeg_marker(jpeg, |m| m == 0xDA);
+    [&jpeg[..sos], segment, &jpeg[sos..]].concat()
+}
+
+/// Tables and scan headers that lie, in baseline and progressive files: what the decoders read
+/// before any pixel, each refused.
+fn damaged_tables(good_jpeg: &[u8], good_progressive: &[u8]) -> Vec<Sample> {
+    use Expect::Corrupt;
+    // A DC table of three codes of one bit: more codes than one bit can tell apart.
+    let overfull_huffman = [0xFF, 0xC4, 0x00, 0x16, 0x00, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2];
+    // A restart every MCU, in a file that has no restart markers.
+    let restart_every_mcu = [0xFF, 0xDD, 0x00, 0x04, 0x00, 0x01];
+    let mut samples = Vec::new();
+    for (kind, good) in [("baseline", good_jpeg), ("progressive", good_progressive)] {
+        let sos = jpeg_marker(good, |m| m == 0xDA);
+        samples.push(sample(
+            format!("jpeg-{kind}-huffman-table-overfull"),
+            with_segment_before_scan(good, &overfull_huffman),
+            Corrupt,
+        ));
+        samples.push(sample(
+            format!("jpeg-{kind}-restarts-without-markers"),
+            with_segment_before_scan(good, &restart_every_mcu),
+            Corrupt,
+        ));
+        // The first scan's first component id (after FF DA, length and count) names no component.
+        samples.push(sample(
+            format!("jpeg-{kind}-scan-names-unknown-component"),
+            flipped(good, sos + 5, 0x80),
+            Corrupt,
+        ));
+    }
+    samples
 }
 
 /// Polyglots and look-alikes: a format's magic in front of something else.

@@ -35,6 +35,24 @@ pub fn jpeg(image: &RgbImage) -> Vec<u8> {
     encode(&DynamicImage::ImageRgb8(image.clone()), ImageFormat::Jpeg)
 }
 
+/// A progressive JPEG (libjpeg-turbo's default scan script: DC first, then bands of AC
+/// coefficients and successive-approximation refinements), 4:2:0.
+pub fn progressive_jpeg(image: &RgbImage) -> Vec<u8> {
+    let mut compressor = turbojpeg::Compressor::new().expect("a compressor");
+    compressor.set_progressive(true).expect("progressive");
+    compressor.set_quality(85).expect("quality");
+    compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2).expect("4:2:0");
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let pixels = turbojpeg::Image {
+        pixels: image.as_raw().as_slice(),
+        width,
+        pitch: width * 3,
+        height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    compressor.compress_to_vec(pixels).expect("compressing a generated image")
+}
+
 pub fn png(image: &RgbImage) -> Vec<u8> {
     encode(&DynamicImage::ImageRgb8(image.clone()), ImageFormat::Png)
 }

@@ -66,7 +66,7 @@ pub fn run() -> Result<(), String> {
     // A short coverage-guided fuzz of the decoders, the spec parser and the render; the
     // corpora persist in ~/.cache/pixelmill-fuzz, so each run starts where the last one ended.
     step(".ci/fuzz.sh", &|| {
-        cmd::run_with_env("bash", &[".ci/fuzz.sh"], &[("FUZZ_SECONDS", "30"), ("PIXELMILL_BINARY", &binary)])
+        cmd::run_with_env("bash", &[".ci/fuzz.sh"], &[("FUZZ_SECONDS", "20"), ("PIXELMILL_BINARY", &binary)])
     })?;
     eprintln!("\n== summary");
     for (name, seconds) in &timings {

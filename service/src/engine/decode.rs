@@ -2,7 +2,10 @@
 //! without allocating pixels, so the pixel limit is enforced before any pixel buffer exists;
 //! [`decode`] then produces pixels, shrunk on load by 1/2, 1/4 or 1/8 where the format allows.
 //!
-//! JPEG goes through libjpeg-turbo, whose DCT scaling decodes straight to the smaller size.
+//! JPEG shrunk on load goes through Pixelmill's own decoder ([`crate::engine::jpeg`]) where it
+//! handles the file, which at 1/8 reads only the DC coefficients; full-size JPEG and what that
+//! decoder leaves out go through libjpeg-turbo, whose DCT scaling also decodes straight to the
+//! smaller size.
 //! WebP goes through libwebp, whose scaling decoder resamples row by row and never holds the
 //! full-size image. PNG and GIF (first frame) go through the `image` crate at full size.
 
@@ -57,6 +60,10 @@ pub struct JpegLayout {
     pub scans: u32,
     /// Each component's horizontal and vertical sampling factors.
     pub sampling: Vec<(u8, u8)>,
+    /// The start-of-frame marker (0xC0 baseline, 0xC1 extended, 0xC2 progressive, ...).
+    pub sof: u8,
+    /// Bits per sample.
+    pub precision: u8,
 }
 
 impl JpegLayout {
@@ -80,6 +87,8 @@ pub fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
         match marker {
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
                 layout.progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
+                layout.sof = marker;
+                layout.precision = body.first().copied().unwrap_or(0);
                 let components = usize::from(body.get(5).copied().unwrap_or(0));
                 layout.sampling = (0..components)
                     .filter_map(|i| body.get(6 + 3 * i + 1))
@@ -237,6 +246,12 @@ impl Probe {
         }
     }
 
+    /// Whether Pixelmill's own JPEG decoder handles this file at 1/`shrink`.
+    pub fn own_jpeg_decoder(&self, shrink: u32) -> bool {
+        let ycc_or_gray = matches!(self.jpeg_colorspace, Some(Colorspace::YCbCr | Colorspace::Gray));
+        matches!(&self.layout, Layout::Jpeg(layout) if crate::engine::jpeg::supports(layout, ycc_or_gray, shrink))
+    }
+
     /// Whether libjpeg decodes to CMYK, which is then converted to RGB.
     pub fn is_cmyk(&self) -> bool {
         matches!(self.jpeg_colorspace, Some(Colorspace::CMYK | Colorspace::YCCK))
@@ -264,6 +279,9 @@ pub fn shrunk(dimension: u32, shrink: u32) -> u32 {
 /// unless [`can_shrink_on_load`]). The result is in stored orientation.
 pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32, limits: &Limits) -> Result<DynamicImage, EngineError> {
     match probe.format {
+        InputFormat::Jpeg if probe.own_jpeg_decoder(shrink) => {
+            crate::engine::jpeg::decode(bytes, shrink, limits.max_jpeg_scans)
+        }
         InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink, limits.max_jpeg_scans),
         InputFormat::Webp if !probe.is_animated_webp() => decode_webp(bytes, probe, shrink),
         InputFormat::Png | InputFormat::Gif | InputFormat::Webp => decode_with_image_crate(bytes, probe),

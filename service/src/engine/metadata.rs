@@ -39,7 +39,7 @@ pub fn jpeg_segments(bytes: &[u8]) -> impl Iterator<Item = Segment<'_>> {
     let mut in_scan = false;
     std::iter::from_fn(move || {
         if std::mem::take(&mut in_scan) {
-            while let Some(offset) = bytes.get(pos..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
+            while let Some(offset) = bytes.get(pos..).and_then(|rest| memchr::memchr(0xFF, rest)) {
                 pos += offset;
                 match bytes.get(pos + 1) {
                     Some(0x00 | 0xD0..=0xD7 | 0xFF) => pos += 1,

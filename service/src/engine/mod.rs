@@ -15,6 +15,7 @@ pub mod encode;
 pub mod error;
 pub mod format;
 pub mod geometry;
+pub mod jpeg;
 pub mod metadata;
 pub mod ops;
 pub mod plan;
@@ -101,8 +102,10 @@ pub fn inspect(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> 
 }
 
 /// Reads format and displayed size, and decodes the pixels to prove the file is whole, at the
-/// smallest scale the decoder offers (a JPEG or WebP at 1/8 costs a fraction of a full decode,
-/// yet still reads every byte of entropy-coded data, so truncation is found).
+/// smallest scale the decoder offers (a JPEG or WebP at 1/8 costs a fraction of a full decode).
+/// A baseline JPEG's codes are all walked, so damage anywhere is found; a progressive one's AC
+/// scans are skipped at 1/8, so its structure and DC data are proven here, and damage inside
+/// an AC scan is reported by the first render that reads it.
 pub fn validate(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> {
     let probe = decode::probe(input, limits)?;
     let shrink = if decode::can_shrink_on_load(&probe) { decode::SHRINK_FACTORS[0] } else { 1 };

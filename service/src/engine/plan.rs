@@ -113,7 +113,7 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
 
     let mut costs = Costs::default();
     let mut channels = u64::from(probe.decoded_channels());
-    costs.stage("decode", decode_bytes(probe, decoded, channels));
+    costs.stage("decode", decode_bytes(probe, shrink, decoded, channels));
 
     let mut size = pixels(decoded);
     if swaps_axes(probe.metadata.orientation()) {
@@ -215,7 +215,7 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
 /// The bytes [`crate::engine::validate`] holds: a decode at the smallest scale.
 pub fn validate_bytes(probe: &Probe, shrink: u32) -> u64 {
     let decoded = (decode::shrunk(probe.width, shrink), decode::shrunk(probe.height, shrink));
-    decode_bytes(probe, decoded, u64::from(probe.decoded_channels())) + FIXED_BYTES
+    decode_bytes(probe, shrink, decoded, u64::from(probe.decoded_channels())) + FIXED_BYTES
 }
 
 fn pixels((width, height): (u32, u32)) -> u64 {
@@ -239,10 +239,13 @@ impl Costs {
 }
 
 /// The decoded pixels, and what the decoder holds besides them.
-fn decode_bytes(probe: &Probe, decoded: (u32, u32), channels: u64) -> u64 {
+fn decode_bytes(probe: &Probe, shrink: u32, decoded: (u32, u32), channels: u64) -> u64 {
     let out = pixels(decoded) * channels;
     let full = pixels((probe.width, probe.height));
     match &probe.layout {
+        Layout::Jpeg(jpeg) if probe.own_jpeg_decoder(shrink) => {
+            out + crate::engine::jpeg::working_bytes(jpeg, probe.width, probe.height, shrink)
+        }
         Layout::Jpeg(jpeg) => {
             // A progressive file's coefficients are held whole, whatever the scale; a baseline
             // one is decoded a row of blocks at a time. CMYK comes out at four bytes a pixel and

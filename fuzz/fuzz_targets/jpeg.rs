@@ -1,0 +1,25 @@
+//! Any bytes through Pixelmill's own JPEG decoder at each scale it serves: an error of the
+//! input's making is fine; a panic, an `Internal` error or pixels of the wrong size are bugs.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pixelmill::engine::{EngineError, Limits, decode, jpeg};
+
+fuzz_target!(|bytes: &[u8]| {
+    let limits = Limits { max_input_pixels: 4_000_000, ..Limits::default() };
+    let Ok(probe) = decode::probe(bytes, &limits) else { return };
+    for shrink in [8, 4, 2] {
+        if !probe.own_jpeg_decoder(shrink) {
+            continue;
+        }
+        match jpeg::decode(bytes, shrink, limits.max_jpeg_scans) {
+            Ok(image) => assert_eq!(
+                (image.width(), image.height()),
+                (probe.width.div_ceil(shrink), probe.height.div_ceil(shrink)),
+                "1/{shrink}"
+            ),
+            Err(EngineError::Internal(cause)) => panic!("1/{shrink}: internal error {cause}"),
+            Err(_) => {}
+        }
+    }
+});

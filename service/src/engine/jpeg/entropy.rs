@@ -1,0 +1,418 @@
+//! Huffman decoding of JPEG entropy-coded data: a bit reader that undoes byte stuffing and stops
+//! at markers, and Huffman tables with one-lookup decoding of short codes.
+//!
+//! Vocabulary: a *symbol* is what a Huffman code stands for; for AC coefficients it packs a
+//! zero *run* (high nibble) and the *size* in bits of the value that follows (low nibble). A
+//! *fast AC entry* decodes code, run and value in one table lookup when code and value together
+//! fit in [`LOOKUP_BITS`].
+
+/// Bits looked up at once. Nine covers the great majority of codes in real files (libjpeg-turbo
+/// uses eight; stb_image nine).
+pub const LOOKUP_BITS: u32 = 9;
+
+/// Bits looked up at once when AC codes are only walked over, not kept.
+pub const SKIP_BITS: u32 = 12;
+
+/// What went wrong in the entropy-coded data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntropyError {
+    /// A bit pattern that no code of the table starts with.
+    BadCode,
+    /// The data ended, or a marker came, before the scan was complete.
+    Truncated,
+}
+
+/// Reads the entropy-coded bytes of one scan, most significant bit first. Stuffed zero bytes
+/// after 0xFF are dropped; at a marker or the end of the data it supplies zero bits, and counts
+/// them, so that reading past the real data is reported (as libjpeg-turbo warns) but never
+/// panics. It is `Copy` and its slow paths take and return it by value, so that in the
+/// decoding loops its fields stay in registers.
+#[derive(Clone, Copy)]
+pub struct BitReader<'a> {
+    data: &'a [u8],
+    /// Next byte to read.
+    pub pos: usize,
+    /// Valid bits, left-aligned.
+    bits: u64,
+    count: u32,
+    /// Zero bits supplied past a marker or the end, still in `bits` or already consumed.
+    padding: u32,
+    at_marker: bool,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(data: &'a [u8], pos: usize) -> BitReader<'a> {
+        BitReader { data, pos, bits: 0, count: 0, padding: 0, at_marker: false }
+    }
+
+    /// Fills the buffer to at least 57 bits.
+    #[inline(always)]
+    pub fn refill(&mut self) {
+        if self.count > 56 {
+            return;
+        }
+        // Fast path: eight bytes without 0xFF need no unstuffing.
+        if !self.at_marker
+            && let Some(chunk) = self.data.get(self.pos..self.pos + 8)
+        {
+            let word = u64::from_be_bytes(chunk.try_into().unwrap_or([0; 8]));
+            // A byte is 0xFF exactly when its complement is zero.
+            let inverted = !word;
+            let has_ff = inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080;
+            if has_ff == 0 {
+                let take = (64 - self.count) / 8;
+                let bits = word >> (64 - 8 * take) << (64 - 8 * take);
+                self.bits |= bits >> self.count;
+                self.count += 8 * take;
+                self.pos += take as usize;
+                return;
+            }
+        }
+        *self = self.refill_slow();
+    }
+
+    /// Byte by byte, unstuffing, up to a marker or the end.
+    #[cold]
+    #[inline(never)]
+    fn refill_slow(mut self) -> BitReader<'a> {
+        while self.count <= 56 {
+            let byte = self.next_byte();
+            self.bits |= u64::from(byte) << (56 - self.count);
+            self.count += 8;
+        }
+        self
+    }
+
+    fn next_byte(&mut self) -> u8 {
+        loop {
+            if self.at_marker {
+                self.padding += 8;
+                return 0;
+            }
+            match self.data.get(self.pos) {
+                Some(0xFF) => match self.data.get(self.pos + 1) {
+                    Some(0x00) => {
+                        self.pos += 2;
+                        return 0xFF;
+                    }
+                    // A 0xFF fill byte before a marker: skip it.
+                    Some(0xFF) => self.pos += 1,
+                    _ => self.at_marker = true,
+                },
+                Some(&byte) => {
+                    self.pos += 1;
+                    return byte;
+                }
+                None => self.at_marker = true,
+            }
+        }
+    }
+
+    /// The next `n` bits (1 to 32) without consuming them; the buffer must hold them.
+    #[inline(always)]
+    pub fn peek(&self, n: u32) -> u32 {
+        (self.bits >> (64 - n)) as u32
+    }
+
+    #[inline(always)]
+    pub fn consume(&mut self, n: u32) {
+        self.bits <<= n;
+        self.count -= n;
+    }
+
+    /// Reads `n` bits (0 to 16) as an unsigned number; refills as needed.
+    #[inline(always)]
+    pub fn bits(&mut self, n: u32) -> u32 {
+        if n == 0 {
+            return 0;
+        }
+        if self.count < n {
+            self.refill();
+        }
+        let value = self.peek(n);
+        self.consume(n);
+        value
+    }
+
+    /// Reads one bit.
+    #[inline(always)]
+    pub fn bit(&mut self) -> u32 {
+        self.bits(1)
+    }
+
+    /// Makes sure at least 32 bits are buffered.
+    #[inline(always)]
+    pub fn ensure32(&mut self) {
+        if self.count < 32 {
+            self.refill();
+        }
+    }
+
+    /// Whether bits past the real data were consumed.
+    pub fn overran(self) -> bool {
+        self.count < self.padding
+    }
+
+    /// Where the next marker starts, at or after the bytes read so far: where the scan's data
+    /// ends. Bytes of entropy data nobody asked for are skipped, as libjpeg-turbo does.
+    pub fn marker_position(self) -> usize {
+        let mut pos = self.pos;
+        loop {
+            match self.data.get(pos..).and_then(|rest| memchr::memchr(0xFF, rest)) {
+                None => return self.data.len(),
+                Some(offset) => pos += offset,
+            }
+            match self.data.get(pos + 1) {
+                Some(0x00) => pos += 2,
+                Some(0xFF) => pos += 1,
+                _ => return pos,
+            }
+        }
+    }
+
+    /// What a restart marker does: drops the buffered bits, skips the marker (`RSTn`), and
+    /// starts reading after it. Fails if the interval read bits past its data.
+    #[inline(never)]
+    pub fn restart(self) -> Result<BitReader<'a>, EntropyError> {
+        if self.overran() {
+            return Err(EntropyError::Truncated);
+        }
+        let mut pos = self.marker_position();
+        if matches!(self.data.get(pos + 1), Some(0xD0..=0xD7)) {
+            pos += 2;
+        }
+        Ok(BitReader::new(self.data, pos))
+    }
+}
+
+/// One Huffman table, ready for decoding.
+#[derive(Clone)]
+pub struct HuffmanTable {
+    /// Indexed by the next [`LOOKUP_BITS`] bits: code length (high byte, 0 if longer) and symbol.
+    lookup: Box<[u16; 1 << LOOKUP_BITS]>,
+    /// Indexed like `lookup`, for AC tables: 0, or the value (bits 16..32, signed), the run
+    /// (bits 4..8) and the total bits of code and value (bits 0..4, at most [`LOOKUP_BITS`]).
+    pub fast_ac: Box<[i32; 1 << LOOKUP_BITS]>,
+    /// Indexed by the next [`SKIP_BITS`] bits, for AC tables: the whole AC codes and values
+    /// those bits hold, walked over at once: the bits they take (bits 0..5, 0 if not even one
+    /// fits), the coefficients they advance by (bits 5..13), and whether the last is the end of
+    /// the block (bit 13).
+    pub skip: Box<[u16; 1 << SKIP_BITS]>,
+    /// For codes of each length 1..=16: the largest code (or -1) and the offset into `symbols`.
+    max_code: [i32; 18],
+    offset: [i32; 17],
+    symbols: Vec<u8>,
+}
+
+impl HuffmanTable {
+    /// Builds a table from a DHT segment's 16 counts and its symbols; `None` if the counts
+    /// describe more codes than fit. `ac` adds the tables that decode or walk over an AC code
+    /// and its value at once.
+    pub fn new(counts: &[u8; 16], symbols: &[u8], ac: bool) -> Option<HuffmanTable> {
+        let mut lookup = Box::new([0u16; 1 << LOOKUP_BITS]);
+        let mut max_code = [-1i32; 18];
+        let mut offset = [0i32; 17];
+        let mut code: u32 = 0;
+        let mut index = 0usize;
+        for length in 1..=16u32 {
+            let n = u32::from(counts[length as usize - 1]);
+            offset[length as usize] = index as i32 - code as i32;
+            for _ in 0..n {
+                let symbol = *symbols.get(index)?;
+                if code >= (1 << length) {
+                    return None;
+                }
+                if length <= LOOKUP_BITS {
+                    let shift = LOOKUP_BITS - length;
+                    let first = (code << shift) as usize;
+                    for entry in &mut lookup[first..first + (1 << shift)] {
+                        *entry = (length as u16) << 8 | u16::from(symbol);
+                    }
+                }
+                code += 1;
+                index += 1;
+            }
+            if n > 0 {
+                max_code[length as usize] = code as i32 - 1;
+            }
+            code <<= 1;
+        }
+        max_code[17] = i32::MAX;
+        let mut table = HuffmanTable {
+            lookup,
+            fast_ac: Box::new([0; 1 << LOOKUP_BITS]),
+            skip: Box::new([0; 1 << SKIP_BITS]),
+            max_code,
+            offset,
+            symbols: symbols[..index].to_vec(),
+        };
+        if ac {
+            table.build_fast_ac();
+            table.build_skip();
+        }
+        Some(table)
+    }
+
+    fn build_skip(&mut self) {
+        for window in 0..(1u32 << SKIP_BITS) {
+            let (mut used, mut advance, mut end_of_block) = (0u32, 0u32, false);
+            loop {
+                let left = SKIP_BITS - used;
+                // The next LOOKUP_BITS bits of the window, zero-padded past its end: a code no
+                // longer than what is left is read right whatever the padding (codes are
+                // prefix-free).
+                let next = if left >= LOOKUP_BITS {
+                    (window >> (left - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1)
+                } else {
+                    (window << (LOOKUP_BITS - left)) & ((1 << LOOKUP_BITS) - 1)
+                };
+                let entry = self.lookup[next as usize];
+                let length = u32::from(entry >> 8);
+                let (run, size) = (u32::from((entry & 0xFF) >> 4), u32::from(entry & 15));
+                if length == 0 || length + size > left {
+                    break;
+                }
+                used += length + size;
+                if size == 0 && run != 15 {
+                    end_of_block = true;
+                    break;
+                }
+                advance += if size == 0 { 16 } else { run + 1 };
+            }
+            self.skip[window as usize] = (used | advance << 5 | u32::from(end_of_block) << 13) as u16;
+        }
+    }
+
+    fn build_fast_ac(&mut self) {
+        for prefix in 0..(1u32 << LOOKUP_BITS) {
+            let entry = self.lookup[prefix as usize];
+            let length = u32::from(entry >> 8);
+            let symbol = u32::from(entry & 0xFF);
+            let (run, size) = (symbol >> 4, symbol & 15);
+            if length == 0 || size == 0 || length + size > LOOKUP_BITS {
+                continue;
+            }
+            let raw = (prefix >> (LOOKUP_BITS - length - size)) & ((1 << size) - 1);
+            let value = extend(raw, size);
+            self.fast_ac[prefix as usize] = (value << 16) | (run << 4) as i32 | (length + size) as i32;
+        }
+    }
+
+    /// Decodes one symbol. The reader must hold at least 16 bits.
+    #[inline(always)]
+    pub fn decode(&self, reader: &mut BitReader) -> Result<u8, EntropyError> {
+        let entry = self.lookup[reader.peek(LOOKUP_BITS) as usize];
+        let length = u32::from(entry >> 8);
+        if length != 0 {
+            reader.consume(length);
+            return Ok(entry as u8);
+        }
+        let (length, symbol) = self.decode_long(reader.peek(16))?;
+        reader.consume(length);
+        Ok(symbol)
+    }
+
+    /// A code longer than [`LOOKUP_BITS`], from the next 16 bits: its length and symbol.
+    #[cold]
+    #[inline(never)]
+    fn decode_long(&self, bits: u32) -> Result<(u32, u8), EntropyError> {
+        let bits = bits as i32;
+        for length in LOOKUP_BITS + 1..=16 {
+            let code = bits >> (16 - length);
+            if code <= self.max_code[length as usize] {
+                let index = (code + self.offset[length as usize]) as usize;
+                return self.symbols.get(index).map(|&symbol| (length, symbol)).ok_or(EntropyError::BadCode);
+            }
+        }
+        Err(EntropyError::BadCode)
+    }
+}
+
+/// The value of `size` raw bits as JPEG codes it: the low half of the range is negative.
+#[inline(always)]
+pub fn extend(raw: u32, size: u32) -> i32 {
+    if size == 0 {
+        0
+    } else if raw < (1 << (size - 1)) {
+        raw as i32 - (1 << size) + 1
+    } else {
+        raw as i32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extend_maps_the_low_half_of_each_size_to_negatives() {
+        assert_eq!(extend(0, 1), -1);
+        assert_eq!(extend(1, 1), 1);
+        assert_eq!(extend(0b00, 2), -3);
+        assert_eq!(extend(0b01, 2), -2);
+        assert_eq!(extend(0b10, 2), 2);
+        assert_eq!(extend(0b11, 2), 3);
+        assert_eq!(extend(0, 11), -2047);
+    }
+
+    #[test]
+    fn the_reader_unstuffs_and_stops_at_markers_with_zero_bits_it_reports() {
+        let data = [0xAB, 0xFF, 0x00, 0x12, 0xFF, 0xD9];
+        let mut reader = BitReader::new(&data, 0);
+        reader.refill();
+        assert_eq!(reader.bits(8), 0xAB);
+        assert_eq!(reader.bits(8), 0xFF);
+        assert_eq!(reader.bits(8), 0x12);
+        assert!(!reader.overran());
+        assert_eq!(reader.bits(8), 0);
+        assert!(reader.overran());
+    }
+
+    #[test]
+    fn a_restart_drops_the_partial_byte_and_skips_the_marker() {
+        let mut data: Vec<u8> = (1..=20).collect();
+        data.extend([0xFF, 0xD3, 0x77, 0xFF, 0xD9]);
+        let mut reader = BitReader::new(&data, 0);
+        reader.refill();
+        assert_eq!(reader.bits(12), 0x010);
+        let mut reader = reader.restart().expect("a restart");
+        assert_eq!(reader.bits(8), 0x77);
+        assert_eq!(reader.marker_position(), data.len() - 2);
+    }
+
+    #[test]
+    fn codes_of_every_length_decode_through_table_and_slow_path() {
+        // One code of each length 1..=15 and two of length 16: a complete code.
+        let mut counts = [1u8; 16];
+        counts[15] = 2;
+        let symbols: Vec<u8> = (0..17).collect();
+        let table = HuffmanTable::new(&counts, &symbols, true).expect("a valid table");
+        // Canonical codes: length n is n-1 ones and a zero; the two of length 16 are all ones
+        // but the last bit.
+        for length in 1..=15u32 {
+            let code = ((1u32 << (length - 1)) - 1) << 1;
+            let mut bytes = Vec::new();
+            for byte in (code << (32 - length)).to_be_bytes() {
+                bytes.push(byte);
+                // Byte stuffing: a 0xFF of data is followed by a zero.
+                if byte == 0xFF {
+                    bytes.push(0);
+                }
+            }
+            let mut reader = BitReader::new(&bytes, 0);
+            reader.refill();
+            assert_eq!(table.decode(&mut reader), Ok(length as u8 - 1), "length {length}");
+        }
+        let bytes = [0xFF, 0x00, 0xFE, 0, 0];
+        let mut reader = BitReader::new(&bytes, 0);
+        reader.refill();
+        assert_eq!(table.decode(&mut reader), Ok(15));
+    }
+
+    #[test]
+    fn a_table_with_more_codes_than_fit_is_refused() {
+        let mut counts = [0u8; 16];
+        counts[0] = 3;
+        assert!(HuffmanTable::new(&counts, &[1, 2, 3], false).is_none());
+    }
+}

@@ -1,0 +1,195 @@
+//! Scaled inverse DCTs: an 8x8 block of coefficients to 1x1, 2x2, 4x4 or 8x8 pixels.
+//!
+//! Each output pixel of an `N` x `N` transform is the mean of its cell in the 8x8 inverse
+//! transform of the block's frequencies below `N` on both axes: the 1-D basis functions are
+//! averaged over each cell once, into a matrix, and the block is transformed by that matrix on
+//! both axes. Reading only those frequencies (zigzag indices up to 4 at 2x2, 24 at 4x4) lets
+//! the decoder walk over the rest of a block without keeping it; the higher frequencies would
+//! change a cell's mean by little (at 2x2, frequency 3 weighs a third of frequency 1, and
+//! photos hold less of it). At 1x1 this is the DC term alone, with the same integer rounding
+//! as libjpeg-turbo's 1x1 transform, so those pixels are equal.
+
+use std::sync::LazyLock;
+
+/// The averaged basis for `n` cells: `matrix[i][u]` is the mean over cell `i` of frequency `u`.
+fn averaged_basis<const N: usize>() -> [[f32; 8]; N] {
+    let mut matrix = [[0f32; 8]; N];
+    let cell = 8 / N;
+    for (i, row) in matrix.iter_mut().enumerate() {
+        for (u, value) in row.iter_mut().enumerate() {
+            let scale = if u == 0 { std::f64::consts::FRAC_1_SQRT_2 } else { 1.0 } / 2.0;
+            let sum: f64 = (i * cell..(i + 1) * cell)
+                .map(|x| scale * ((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0).cos())
+                .sum();
+            let mean = sum / cell as f64;
+            // Only the frequencies below `N` are read: the decoder then stops keeping a block's
+            // coefficients early, and can leave whole bands of a progressive file unread.
+            let mean = if u < N { mean } else { 0.0 };
+            // Cancelled frequencies come out as rounding noise; make them exactly zero.
+            *value = if mean.abs() < 1e-9 { 0.0 } else { mean as f32 };
+        }
+    }
+    matrix
+}
+
+static BASIS_4: LazyLock<[[f32; 8]; 4]> = LazyLock::new(averaged_basis::<4>);
+static BASIS_8: LazyLock<[[f32; 8]; 8]> = LazyLock::new(averaged_basis::<8>);
+
+/// One pixel: the DC coefficient, dequantised, descaled with rounding, level-shifted, clamped.
+#[inline(always)]
+pub fn idct_1x1(dc: i16, quant: u16) -> u8 {
+    let value = ((i32::from(dc) * i32::from(quant) + 4) >> 3) + 128;
+    value.clamp(0, 255) as u8
+}
+
+/// The 2x2 transform in integers. Its matrix is [[a, b], [a, -b]] with `a` the DC weight,
+/// 1/(2 sqrt 2), and `b` the mean of frequency 1's basis over half a block; the products are
+/// scaled by 2^16. a*a is 1/8 exactly, as in the 1x1 transform.
+#[inline(always)]
+fn idct_2x2(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride: usize) {
+    const A_A: i32 = 8192;
+    // a * b and b * b, with b = (cos(pi/16) + cos(3pi/16) + cos(5pi/16) + cos(7pi/16)) / 8.
+    const A_B: i32 = 7423;
+    const B_B: i32 = 6726;
+    let d = |index: usize| i32::from(coefficients[index]) * i32::from(quant[index]);
+    let base = A_A * d(0) + (128 << 16) + (1 << 15);
+    let (horizontal, vertical, both) = (A_B * d(1), A_B * d(8), B_B * d(9));
+    let pixel = |value: i32| (value >> 16).clamp(0, 255) as u8;
+    out[0] = pixel(base + horizontal + vertical + both);
+    out[1] = pixel(base - horizontal + vertical - both);
+    out[stride] = pixel(base + horizontal - vertical - both);
+    out[stride + 1] = pixel(base - horizontal - vertical + both);
+}
+
+/// Writes the `size` x `size` pixels of one block (`size` is 1, 2, 4 or 8) at the start of `out`,
+/// rows `stride` apart. `coefficients` and `quant` are in natural (row-major) order.
+pub fn idct_scaled(coefficients: &[i16; 64], quant: &[u16; 64], size: usize, out: &mut [u8], stride: usize) {
+    match size {
+        1 => out[0] = idct_1x1(coefficients[0], quant[0]),
+        2 => idct_2x2(coefficients, quant, out, stride),
+        4 => transform::<4>(coefficients, quant, &BASIS_4, out, stride),
+        _ => transform::<8>(coefficients, quant, &BASIS_8, out, stride),
+    }
+}
+
+fn transform<const N: usize>(
+    coefficients: &[i16; 64],
+    quant: &[u16; 64],
+    basis: &[[f32; 8]; N],
+    out: &mut [u8],
+    stride: usize,
+) {
+    // Only the frequencies below N on both axes are read.
+    let mut dequantised = [[0f32; N]; N];
+    for (v, row) in dequantised.iter_mut().enumerate() {
+        for (u, value) in row.iter_mut().enumerate() {
+            *value = f32::from(coefficients[v * 8 + u]) * f32::from(quant[v * 8 + u]);
+        }
+    }
+    // Vertical pass: columns[i][u] is cell row i of horizontal frequency u.
+    let mut columns = [[0f32; N]; N];
+    for (i, column) in columns.iter_mut().enumerate() {
+        for (v, row) in dequantised.iter().enumerate() {
+            let weight = basis[i][v];
+            for (c, &d) in column.iter_mut().zip(row) {
+                *c += weight * d;
+            }
+        }
+    }
+    // Horizontal pass.
+    for (i, column) in columns.iter().enumerate() {
+        let row = &mut out[i * stride..i * stride + N];
+        for (j, pixel) in row.iter_mut().enumerate() {
+            let mut value = 128.5f32;
+            for (u, &c) in column.iter().enumerate() {
+                value += basis[j][u] * c;
+            }
+            *pixel = value.clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The full 8x8 inverse DCT, straight from its definition.
+    fn reference_idct(coefficients: &[i16; 64], quant: &[u16; 64]) -> [[f64; 8]; 8] {
+        let mut out = [[0f64; 8]; 8];
+        let c = |u: usize| if u == 0 { std::f64::consts::FRAC_1_SQRT_2 } else { 1.0 };
+        for (y, row) in out.iter_mut().enumerate() {
+            for (x, pixel) in row.iter_mut().enumerate() {
+                let mut sum = 0.0;
+                for v in 0..8 {
+                    for u in 0..8 {
+                        let f = f64::from(coefficients[v * 8 + u]) * f64::from(quant[v * 8 + u]);
+                        sum += c(u)
+                            * c(v)
+                            * f
+                            * ((2 * x + 1) as f64 * u as f64 * std::f64::consts::PI / 16.0).cos()
+                            * ((2 * y + 1) as f64 * v as f64 * std::f64::consts::PI / 16.0).cos();
+                    }
+                }
+                *pixel = sum / 4.0 + 128.0;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn each_scaled_pixel_is_the_mean_of_its_cell_in_the_transform_of_the_low_frequencies() {
+        // A deterministic spread of coefficients, small enough that nothing clamps.
+        let mut coefficients = [0i16; 64];
+        for (k, c) in coefficients.iter_mut().enumerate() {
+            *c = ((k as i32 * 37 % 11) - 5) as i16;
+        }
+        coefficients[0] = 3;
+        let quant = [2u16; 64];
+        for size in [2usize, 4, 8] {
+            // The frequencies the transform reads.
+            let mut low = coefficients;
+            for (index, c) in low.iter_mut().enumerate() {
+                if index / 8 >= size || index % 8 >= size {
+                    *c = 0;
+                }
+            }
+            let full = reference_idct(&low, &quant);
+            let mut out = vec![0u8; size * size];
+            idct_scaled(&coefficients, &quant, size, &mut out, size);
+            let cell = 8 / size;
+            for i in 0..size {
+                for j in 0..size {
+                    let mean: f64 = (0..cell)
+                        .flat_map(|dy| (0..cell).map(move |dx| (dy, dx)))
+                        .map(|(dy, dx)| full[i * cell + dy][j * cell + dx])
+                        .sum::<f64>()
+                        / (cell * cell) as f64;
+                    assert!(
+                        (f64::from(out[i * size + j]) - mean).abs() <= 0.51,
+                        "size {size} cell ({i},{j}): {} against {mean}",
+                        out[i * size + j]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_integer_2x2_transform_uses_the_averaged_basis() {
+        let basis = averaged_basis::<2>();
+        let scaled = |x: f32| (f64::from(x) * 65536.0).round() as i32;
+        assert_eq!(scaled(basis[0][0] * basis[0][0]), 8192);
+        assert_eq!(scaled(basis[0][0] * basis[0][1]), 7423);
+        assert_eq!(scaled(basis[0][1] * basis[0][1]), 6726);
+        assert_eq!(basis[1][1], -basis[0][1]);
+    }
+
+    #[test]
+    fn the_1x1_transform_rounds_like_libjpeg_turbo() {
+        // (dc * q + 4) >> 3, level-shifted and clamped.
+        assert_eq!(idct_1x1(0, 16), 128);
+        assert_eq!(i32::from(idct_1x1(-3, 5)), 128 + ((-15 + 4) >> 3));
+        assert_eq!(idct_1x1(100, 16), 255);
+        assert_eq!(idct_1x1(-100, 16), 0);
+    }
+}

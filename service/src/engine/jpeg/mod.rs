@@ -1,0 +1,842 @@
+//! Pixelmill's own JPEG decoder, for shrink on load: baseline and progressive, 8-bit, gray or
+//! YCbCr with sampling factors of 1 and 2 (4:4:4, 4:2:2, 4:2:0, 4:4:0), restart markers, at 1/2,
+//! 1/4 and 1/8 of the stored size. Everything else (full size, arithmetic coding, 12-bit,
+//! lossless, CMYK and RGB colour, other sampling) stays with libjpeg-turbo: [`supports`] says
+//! which, from the headers alone.
+//!
+//! Why a decoder of our own: at a reduced scale most of the file need not be decoded. At 1/8
+//! every block becomes one pixel, its DC coefficient, so a progressive file's AC scans are
+//! skipped without decoding a bit of them, and a baseline file's AC codes are only walked over.
+//! libjpeg-turbo decodes a progressive file whole at every scale.
+//!
+//! Vocabulary: a *block* is 8x8 samples of one component; an *MCU* is the blocks of every
+//! component of a scan that cover one area; a component's *size* here is the side of the square
+//! its blocks shrink to (8 / shrink); *planes* are the decoded samples of each component, at that
+//! size, before upsampling and colour conversion ([`output`]).
+
+mod entropy;
+mod idct;
+mod output;
+#[cfg(test)]
+mod tests;
+
+use image::DynamicImage;
+
+use crate::engine::decode::JpegLayout;
+use crate::engine::error::EngineError;
+use entropy::{BitReader, EntropyError, HuffmanTable, extend};
+
+/// Zigzag position to natural (row-major) position, with 16 extra entries so that a corrupt
+/// run past the end of a block lands on the last coefficient rather than out of bounds.
+const NATURAL: [u8; 80] = {
+    let zigzag: [u8; 64] = [
+        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14,
+        21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60,
+        61, 54, 47, 55, 62, 63,
+    ];
+    let mut table = [63u8; 80];
+    let mut i = 0;
+    while i < 64 {
+        table[i] = zigzag[i];
+        i += 1;
+    }
+    table
+};
+
+/// Whether this decoder handles a file with these headers at 1/`shrink` (colour as libjpeg-turbo
+/// reads it: `ycc_or_gray` is false for RGB, CMYK and YCCK).
+pub fn supports(layout: &JpegLayout, ycc_or_gray: bool, shrink: u32) -> bool {
+    matches!(shrink, 2 | 4 | 8)
+        && ycc_or_gray
+        && matches!(layout.sof, 0xC0..=0xC2)
+        && layout.precision == 8
+        && matches!(layout.sampling.len(), 1 | 3)
+        && layout.sampling.iter().all(|&(h, v)| matches!(h, 1 | 2) && matches!(v, 1 | 2))
+}
+
+/// The bytes [`decode`] holds beyond the pixels it returns: the planes, and for a progressive
+/// file the coefficients (only the DC ones at 1/8).
+pub fn working_bytes(layout: &JpegLayout, width: u32, height: u32, shrink: u32) -> u64 {
+    let size = u64::from(8 / shrink.clamp(1, 8));
+    let h_max = u64::from(layout.sampling.iter().map(|s| s.0).max().unwrap_or(1));
+    let v_max = u64::from(layout.sampling.iter().map(|s| s.1).max().unwrap_or(1));
+    let mcus_x = u64::from(width).div_ceil(8 * h_max);
+    let mcus_y = u64::from(height).div_ceil(8 * v_max);
+    let blocks: u64 = layout.sampling.iter().map(|&(h, v)| mcus_x * u64::from(h) * mcus_y * u64::from(v)).sum();
+    // Chroma subsampled on both axes may be decoded at twice the side (see `Component::size`).
+    let planes: u64 = layout
+        .sampling
+        .iter()
+        .map(|&(h, v)| {
+            let scaled_up = h_max / u64::from(h) == 2 && v_max / u64::from(v) == 2;
+            let side = if scaled_up { (size * 2).min(8) } else { size };
+            mcus_x * u64::from(h) * mcus_y * u64::from(v) * side * side
+        })
+        .sum();
+    let coefficients = match (layout.progressive, shrink) {
+        (false, _) => 0,
+        (true, 8) => blocks * 2,
+        (true, _) => blocks * 128,
+    };
+    // Row buffers of the colour conversion: a few rows of the output's width.
+    let rows = 8 * (u64::from(width).div_ceil(u64::from(shrink.max(1))) + 16);
+    planes + coefficients + rows
+}
+
+/// A frame's component, and where its blocks are.
+#[derive(Debug, Clone)]
+struct Component {
+    id: u8,
+    h: usize,
+    v: usize,
+    quant_table: usize,
+    /// Blocks across and down, in whole MCUs (what interleaved scans code).
+    blocks_x: usize,
+    blocks_y: usize,
+    /// Blocks that hold image samples (what a scan of this component alone codes).
+    coded_x: usize,
+    coded_y: usize,
+    /// The side its blocks are decoded to: the frame's, or twice that for chroma subsampled on
+    /// both axes, which is then not upsampled (as libjpeg-turbo scales it).
+    size: usize,
+    /// Output pixels per decoded sample on each axis (1 or 2).
+    rx: usize,
+    ry: usize,
+    /// Samples across and down at the decoded scale.
+    width: usize,
+    height: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Frame {
+    width: usize,
+    height: usize,
+    progressive: bool,
+    components: Vec<Component>,
+    mcus_x: usize,
+    mcus_y: usize,
+}
+
+/// A scan's header.
+struct Scan {
+    /// Indices into the frame's components, with their DC and AC table numbers.
+    components: Vec<(usize, usize, usize)>,
+    start: usize,
+    end: usize,
+    high: u32,
+    low: u32,
+}
+
+/// The decoded samples of one component.
+struct Plane {
+    data: Vec<u8>,
+    stride: usize,
+}
+
+/// Where the coefficients live while a progressive file is read.
+enum Coefficients {
+    /// At 1/8: one DC value per block.
+    Dc(Vec<Vec<i16>>),
+    /// Otherwise: 64 per block, natural order.
+    All(Vec<Vec<i16>>),
+}
+
+struct Decoder<'a> {
+    bytes: &'a [u8],
+    shrink: usize,
+    size: usize,
+    quant: [Option<[u16; 64]>; 4],
+    dc_tables: [Option<HuffmanTable>; 4],
+    ac_tables: [Option<HuffmanTable>; 4],
+    restart_interval: usize,
+    frame: Option<Frame>,
+    planes: Vec<Plane>,
+    coefficients: Option<Coefficients>,
+    eob_run: u32,
+}
+
+/// Decodes at 1/`shrink`; the caller has checked [`supports`] and the limits. Returns RGB or
+/// gray pixels of `ceil(width / shrink)` x `ceil(height / shrink)`.
+pub fn decode(bytes: &[u8], shrink: u32, max_scans: u32) -> Result<DynamicImage, EngineError> {
+    let (frame, planes) = Decoder::new(bytes, shrink).planes(max_scans)?;
+    output::to_image(&frame, &planes, shrink as usize)
+}
+
+fn corrupt(detail: impl ToString) -> EngineError {
+    EngineError::corrupt("jpeg", detail)
+}
+
+fn entropy_error(error: EntropyError) -> EngineError {
+    match error {
+        EntropyError::BadCode => corrupt("bad Huffman code in the entropy-coded data"),
+        EntropyError::Truncated => corrupt("the entropy-coded data ends early"),
+    }
+}
+
+fn be16(body: &[u8], at: usize) -> Result<usize, EngineError> {
+    match body.get(at..at + 2) {
+        Some(pair) => Ok(usize::from(u16::from_be_bytes([pair[0], pair[1]]))),
+        None => Err(corrupt("a marker segment is shorter than its fields")),
+    }
+}
+
+impl<'a> Decoder<'a> {
+    fn new(bytes: &'a [u8], shrink: u32) -> Decoder<'a> {
+        Decoder {
+            bytes,
+            shrink: shrink as usize,
+            size: 8 / shrink as usize,
+            quant: [None; 4],
+            dc_tables: Default::default(),
+            ac_tables: Default::default(),
+            restart_interval: 0,
+            frame: None,
+            planes: Vec::new(),
+            coefficients: None,
+            eob_run: 0,
+        }
+    }
+
+    /// Decodes the whole file into its planes.
+    fn planes(mut self, max_scans: u32) -> Result<(Frame, Vec<Plane>), EngineError> {
+        self.run(max_scans)?;
+        let frame = self.frame.take().ok_or_else(|| corrupt("no frame header"))?;
+        if let Some(coefficients) = self.coefficients.take() {
+            self.planes = transform_all(&frame, &coefficients, &self.quant)?;
+        }
+        Ok((frame, self.planes))
+    }
+
+    /// Walks the markers, decoding each scan, to EOI.
+    fn run(&mut self, max_scans: u32) -> Result<(), EngineError> {
+        let bytes = self.bytes;
+        if bytes.get(..2) != Some(&[0xFF, 0xD8]) {
+            return Err(corrupt("no start-of-image marker"));
+        }
+        let mut pos = 2;
+        let mut scans = 0u32;
+        loop {
+            // Find the marker: 0xFF, any fill bytes, a code.
+            while bytes.get(pos).is_some_and(|&b| b != 0xFF) {
+                pos += 1;
+            }
+            while bytes.get(pos) == Some(&0xFF) {
+                pos += 1;
+            }
+            let Some(&marker) = bytes.get(pos) else {
+                return Err(corrupt("the file ends before its end-of-image marker"));
+            };
+            pos += 1;
+            match marker {
+                0xD9 => break,
+                0x00 | 0x01 | 0xD0..=0xD7 => continue,
+                _ => {}
+            }
+            let length = be16(bytes, pos)?;
+            let body = bytes
+                .get(pos + 2..pos + length)
+                .filter(|_| length >= 2)
+                .ok_or_else(|| corrupt("a marker segment runs past the end"))?;
+            pos += length;
+            match marker {
+                0xC0..=0xC2 => self.read_frame(marker, body)?,
+                0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                    return Err(corrupt("a second frame of another kind"));
+                }
+                0xC4 => self.read_huffman_tables(body)?,
+                0xDB => self.read_quant_tables(body)?,
+                0xDD => self.restart_interval = be16(body, 0)?,
+                0xDA => {
+                    scans += 1;
+                    if scans > max_scans {
+                        return Err(EngineError::TooManyScans { scans, limit: max_scans });
+                    }
+                    let scan = self.read_scan_header(body)?;
+                    pos = self.decode_scan(&scan, pos)?;
+                }
+                _ => {}
+            }
+        }
+        if self.frame.is_none() || scans == 0 {
+            return Err(corrupt("no scan before the end-of-image marker"));
+        }
+        Ok(())
+    }
+
+    fn read_frame(&mut self, marker: u8, body: &[u8]) -> Result<(), EngineError> {
+        if self.frame.is_some() {
+            return Err(corrupt("more than one frame header"));
+        }
+        if body.first() != Some(&8) {
+            return Err(corrupt("not 8 bits per sample"));
+        }
+        let height = be16(body, 1)?;
+        let width = be16(body, 3)?;
+        let count = usize::from(*body.get(5).unwrap_or(&0));
+        if width == 0 || height == 0 || !matches!(count, 1 | 3) || body.len() < 6 + 3 * count {
+            return Err(corrupt("frame header"));
+        }
+        let mut components = Vec::with_capacity(count);
+        for i in 0..count {
+            let field = &body[6 + 3 * i..9 + 3 * i];
+            let (h, v) = (usize::from(field[1] >> 4), usize::from(field[1] & 15));
+            if !matches!(h, 1 | 2) || !matches!(v, 1 | 2) || field[2] > 3 {
+                return Err(corrupt("sampling factors or quantisation table of a component"));
+            }
+            components.push(Component {
+                id: field[0],
+                h,
+                v,
+                quant_table: usize::from(field[2]),
+                blocks_x: 0,
+                blocks_y: 0,
+                coded_x: 0,
+                coded_y: 0,
+                size: self.size,
+                rx: 1,
+                ry: 1,
+                width: 0,
+                height: 0,
+            });
+        }
+        let h_max = components.iter().map(|c| c.h).max().unwrap_or(1);
+        let v_max = components.iter().map(|c| c.v).max().unwrap_or(1);
+        let mcus_x = width.div_ceil(8 * h_max);
+        let mcus_y = height.div_ceil(8 * v_max);
+        let progressive = marker == 0xC2;
+        // At 1/8 a progressive file's chroma has only its DC coefficients to scale up from.
+        let dc_only = progressive && self.shrink == 8;
+        for c in &mut components {
+            let (samples_x, samples_y) = ((width * c.h).div_ceil(h_max), (height * c.v).div_ceil(v_max));
+            c.coded_x = samples_x.div_ceil(8);
+            c.coded_y = samples_y.div_ceil(8);
+            c.blocks_x = mcus_x * c.h;
+            c.blocks_y = mcus_y * c.v;
+            (c.rx, c.ry) = (h_max / c.h, v_max / c.v);
+            if c.rx == 2 && c.ry == 2 && !dc_only {
+                c.size = self.size * 2;
+                (c.rx, c.ry) = (1, 1);
+            }
+            c.width = (samples_x * c.size).div_ceil(8);
+            c.height = (samples_y * c.size).div_ceil(8);
+        }
+        self.planes = components
+            .iter()
+            .map(|c| Plane { data: vec![0; c.blocks_x * c.size * c.blocks_y * c.size], stride: c.blocks_x * c.size })
+            .collect();
+        if progressive {
+            let per_block = if self.shrink == 8 { 1 } else { 64 };
+            let store: Vec<Vec<i16>> =
+                components.iter().map(|c| vec![0; c.blocks_x * c.blocks_y * per_block]).collect();
+            self.coefficients = Some(if self.shrink == 8 { Coefficients::Dc(store) } else { Coefficients::All(store) });
+            // The planes are made from the coefficients at the end.
+            self.planes.clear();
+        }
+        self.frame = Some(Frame { width, height, progressive, components, mcus_x, mcus_y });
+        Ok(())
+    }
+
+    fn read_huffman_tables(&mut self, mut body: &[u8]) -> Result<(), EngineError> {
+        while !body.is_empty() {
+            let class_and_id = body[0];
+            let counts: [u8; 16] =
+                body.get(1..17).and_then(|c| c.try_into().ok()).ok_or_else(|| corrupt("Huffman table"))?;
+            let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+            let symbols = body.get(17..17 + total).ok_or_else(|| corrupt("Huffman table"))?;
+            let table =
+                HuffmanTable::new(&counts, symbols, class_and_id >> 4 == 1).ok_or_else(|| corrupt("Huffman table"))?;
+            let id = usize::from(class_and_id & 15);
+            match (class_and_id >> 4, id) {
+                (0, 0..=3) => self.dc_tables[id] = Some(table),
+                (1, 0..=3) => self.ac_tables[id] = Some(table),
+                _ => return Err(corrupt("Huffman table class or number")),
+            }
+            body = &body[17 + total..];
+        }
+        Ok(())
+    }
+
+    fn read_quant_tables(&mut self, mut body: &[u8]) -> Result<(), EngineError> {
+        while !body.is_empty() {
+            let (precision, id) = (body[0] >> 4, usize::from(body[0] & 15));
+            let len = if precision == 0 { 64 } else { 128 };
+            let values = body.get(1..1 + len).ok_or_else(|| corrupt("quantisation table"))?;
+            if id > 3 || precision > 1 {
+                return Err(corrupt("quantisation table number or precision"));
+            }
+            let mut table = [0u16; 64];
+            for k in 0..64 {
+                let value = if precision == 0 {
+                    u16::from(values[k])
+                } else {
+                    u16::from_be_bytes([values[2 * k], values[2 * k + 1]])
+                };
+                table[usize::from(NATURAL[k])] = value;
+            }
+            self.quant[id] = Some(table);
+            body = &body[1 + len..];
+        }
+        Ok(())
+    }
+
+    fn read_scan_header(&self, body: &[u8]) -> Result<Scan, EngineError> {
+        let frame = self.frame.as_ref().ok_or_else(|| corrupt("a scan before the frame header"))?;
+        let count = usize::from(*body.first().unwrap_or(&0));
+        if !(1..=4).contains(&count) || body.len() < 4 + 2 * count {
+            return Err(corrupt("scan header"));
+        }
+        let mut components = Vec::with_capacity(count);
+        for i in 0..count {
+            let (id, tables) = (body[1 + 2 * i], body[2 + 2 * i]);
+            let index = frame
+                .components
+                .iter()
+                .position(|c| c.id == id)
+                .ok_or_else(|| corrupt("a scan names an unknown component"))?;
+            let (dc, ac) = (usize::from(tables >> 4), usize::from(tables & 15));
+            if dc > 3 || ac > 3 || components.iter().any(|&(c, _, _)| c == index) {
+                return Err(corrupt("scan header"));
+            }
+            components.push((index, dc, ac));
+        }
+        let rest = &body[1 + 2 * count..];
+        let (start, end, high, low) =
+            (usize::from(rest[0]), usize::from(rest[1]), u32::from(rest[2] >> 4), u32::from(rest[2] & 15));
+        let valid = if frame.progressive {
+            start <= end
+                && end <= 63
+                && (start == 0) == (end == 0)
+                && (start == 0 || count == 1)
+                && low <= 13
+                && high <= 13
+        } else {
+            start == 0 && end == 63 && high == 0 && low == 0
+        };
+        if !valid {
+            return Err(corrupt("scan parameters"));
+        }
+        let blocks_in_mcu: usize =
+            components.iter().map(|&(c, _, _)| frame.components[c].h * frame.components[c].v).sum();
+        if count > 1 && blocks_in_mcu > 10 {
+            return Err(corrupt("too many blocks in an MCU"));
+        }
+        Ok(Scan { components, start, end, high, low })
+    }
+
+    /// Decodes one scan whose data starts at `pos`; returns where its data ends.
+    fn decode_scan(&mut self, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
+        let frame = self.frame.take().ok_or_else(|| corrupt("a scan before the frame header"))?;
+        let result = self.decode_scan_of(&frame, scan, pos);
+        self.frame = Some(frame);
+        result
+    }
+
+    fn decode_scan_of(&mut self, frame: &Frame, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
+        let reader = BitReader::new(self.bytes, pos);
+        // At 1/8 a progressive file's AC scans are not read at all.
+        if frame.progressive && scan.start > 0 && self.shrink == 8 {
+            return Ok(reader.marker_position());
+        }
+        let need_dc =
+            |table: usize| self.dc_tables[table].as_ref().ok_or_else(|| corrupt("a scan uses a missing Huffman table"));
+        let need_ac =
+            |table: usize| self.ac_tables[table].as_ref().ok_or_else(|| corrupt("a scan uses a missing Huffman table"));
+        // Check the tables the scan needs once, up front.
+        for &(c, dc, ac) in &scan.components {
+            if self.quant[frame.components[c].quant_table].is_none() {
+                return Err(corrupt("a component uses a missing quantisation table"));
+            }
+            let dc_first = scan.start == 0 && scan.high == 0;
+            if (!frame.progressive || dc_first) && need_dc(dc).is_err() {
+                return need_dc(dc).map(|_| 0);
+            }
+            if scan.end > 0 && need_ac(ac).is_err() {
+                return need_ac(ac).map(|_| 0);
+            }
+        }
+
+        // The blocks of the scan, MCU by MCU: interleaved scans cover whole MCUs, a scan of one
+        // component covers only that component's coded blocks, one block an MCU.
+        let reader = if frame.progressive {
+            self.scan_blocks::<true>(frame, scan, reader)?
+        } else {
+            self.scan_blocks::<false>(frame, scan, reader)?
+        };
+        if reader.overran() {
+            return Err(entropy_error(EntropyError::Truncated));
+        }
+        Ok(reader.marker_position())
+    }
+
+    /// The MCU loop of one scan, one copy for each kind of frame, so that each keeps the bit
+    /// reader in registers.
+    fn scan_blocks<const PROGRESSIVE: bool>(
+        &mut self,
+        frame: &Frame,
+        scan: &Scan,
+        mut reader: BitReader<'a>,
+    ) -> Result<BitReader<'a>, EngineError> {
+        let single = scan.components.len() == 1;
+        let (mcus_x, mcus_y) = if single {
+            let c = &frame.components[scan.components[0].0];
+            (c.coded_x, c.coded_y)
+        } else {
+            (frame.mcus_x, frame.mcus_y)
+        };
+        let mut predictions = [0i32; 4];
+        self.eob_run = 0;
+        let mut block = [0i16; 64];
+        let mut mcu = 0usize;
+        for mcu_y in 0..mcus_y {
+            for mcu_x in 0..mcus_x {
+                if self.restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(self.restart_interval) {
+                    reader = reader.restart().map_err(entropy_error)?;
+                    predictions = [0; 4];
+                    self.eob_run = 0;
+                }
+                mcu += 1;
+                for (slot, &(c, dc, ac)) in scan.components.iter().enumerate() {
+                    let component = &frame.components[c];
+                    let (h, v) = if single { (1, 1) } else { (component.h, component.v) };
+                    for by in 0..v {
+                        for bx in 0..h {
+                            let (x, y) = (mcu_x * h + bx, mcu_y * v + by);
+                            if PROGRESSIVE {
+                                self.progressive_block(
+                                    &mut reader,
+                                    scan,
+                                    c,
+                                    x + y * component.blocks_x,
+                                    dc,
+                                    ac,
+                                    &mut predictions[slot],
+                                )
+                                .map_err(entropy_error)?;
+                            } else {
+                                self.baseline_block(
+                                    &mut reader,
+                                    component,
+                                    c,
+                                    x,
+                                    y,
+                                    dc,
+                                    ac,
+                                    &mut predictions[slot],
+                                    &mut block,
+                                )
+                                .map_err(entropy_error)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(reader)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn baseline_block(
+        &mut self,
+        reader: &mut BitReader,
+        component: &Component,
+        index: usize,
+        x: usize,
+        y: usize,
+        dc: usize,
+        ac: usize,
+        prediction: &mut i32,
+        block: &mut [i16; 64],
+    ) -> Result<(), EntropyError> {
+        // The tables were checked by `decode_scan_of`.
+        let (Some(dc_table), Some(ac_table)) = (&self.dc_tables[dc], &self.ac_tables[ac]) else {
+            return Err(EntropyError::BadCode);
+        };
+        reader.ensure32();
+        let size = dc_table.decode(reader)?;
+        if size > 15 {
+            return Err(EntropyError::BadCode);
+        }
+        let size = u32::from(size);
+        *prediction = prediction.wrapping_add(extend(reader.bits(size), size));
+        let dc_value = *prediction as i16;
+        let quant = self.quant[component.quant_table].as_ref().ok_or(EntropyError::BadCode)?;
+        let plane = &mut self.planes[index];
+        let stride = plane.stride;
+        let size = component.size;
+        let offset = y * size * stride + x * size;
+        if size == 1 {
+            skip_ac(reader, ac_table, 1)?;
+            plane.data[offset] = idct::idct_1x1(dc_value, quant[0]);
+            return Ok(());
+        }
+        // Only the frequencies the transform reads need clearing: others are never read.
+        match size {
+            2 => (block[1], block[8], block[9]) = (0, 0, 0),
+            4 => (0..4).for_each(|v| block[v * 8..v * 8 + 4].fill(0)),
+            _ => *block = [0; 64],
+        }
+        block[0] = dc_value;
+        let k = decode_ac(reader, ac_table, block, LAST_READ[size.trailing_zeros() as usize])?;
+        if k < 64 {
+            skip_ac(reader, ac_table, k)?;
+        }
+        idct::idct_scaled(block, quant, size, &mut plane.data[offset..], stride);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn progressive_block(
+        &mut self,
+        reader: &mut BitReader,
+        scan: &Scan,
+        component: usize,
+        index: usize,
+        dc: usize,
+        ac: usize,
+        prediction: &mut i32,
+    ) -> Result<(), EntropyError> {
+        let (store, per_block) = match self.coefficients.as_mut() {
+            Some(Coefficients::Dc(store)) => (&mut store[component], 1),
+            Some(Coefficients::All(store)) => (&mut store[component], 64),
+            None => return Err(EntropyError::BadCode),
+        };
+        let Some(coefficients) = store.get_mut(index * per_block..(index + 1) * per_block) else {
+            return Err(EntropyError::BadCode);
+        };
+        reader.ensure32();
+        if scan.start == 0 {
+            if scan.high == 0 {
+                let table = self.dc_tables[dc].as_ref().ok_or(EntropyError::BadCode)?;
+                let size = table.decode(reader)?;
+                if size > 15 {
+                    return Err(EntropyError::BadCode);
+                }
+                let size = u32::from(size);
+                *prediction = prediction.wrapping_add(extend(reader.bits(size), size));
+                coefficients[0] = prediction.wrapping_shl(scan.low) as i16;
+            } else if reader.bit() == 1 {
+                coefficients[0] |= 1 << scan.low;
+            }
+            return Ok(());
+        }
+        let table = self.ac_tables[ac].as_ref().ok_or(EntropyError::BadCode)?;
+        let block: &mut [i16; 64] = coefficients.try_into().map_err(|_| EntropyError::BadCode)?;
+        if scan.high == 0 {
+            ac_first(reader, table, block, scan, &mut self.eob_run)
+        } else {
+            ac_refine(reader, table, block, scan, &mut self.eob_run)
+        }
+    }
+}
+
+/// The last zigzag index a transform to `size` x `size` reads, by log2(size): it reads the
+/// frequencies below `size` on both axes (see [`idct`]).
+const LAST_READ: [usize; 4] = [0, 4, 24, 63];
+
+/// Decodes the AC coefficients of a baseline block into `block` (natural order) up to zigzag
+/// index `last` at least. Returns the index to go on from, or 64 if the block is done.
+#[inline(always)]
+fn decode_ac(
+    reader: &mut BitReader,
+    table: &HuffmanTable,
+    block: &mut [i16; 64],
+    last: usize,
+) -> Result<usize, EntropyError> {
+    let mut k = 1usize;
+    while k <= last {
+        reader.ensure32();
+        let fast = table.fast_ac[reader.peek(entropy::LOOKUP_BITS) as usize];
+        if fast != 0 {
+            reader.consume((fast & 15) as u32);
+            k += ((fast >> 4) & 15) as usize;
+            block[usize::from(NATURAL[k.min(79)]) & 63] = (fast >> 16) as i16;
+            k += 1;
+            continue;
+        }
+        let symbol = table.decode(reader)?;
+        let (run, size) = (usize::from(symbol >> 4), u32::from(symbol & 15));
+        if size != 0 {
+            k += run;
+            let value = extend(reader.bits(size), size);
+            block[usize::from(NATURAL[k.min(79)]) & 63] = value as i16;
+            k += 1;
+        } else if run == 15 {
+            k += 16;
+        } else {
+            return Ok(64);
+        }
+    }
+    Ok(k)
+}
+
+/// Walks over the AC codes of a baseline block from zigzag index `k` without keeping them,
+/// several codes a lookup where they are short.
+#[inline(always)]
+fn skip_ac(reader: &mut BitReader, table: &HuffmanTable, mut k: usize) -> Result<(), EntropyError> {
+    while k < 64 {
+        reader.ensure32();
+        let entry = usize::from(table.skip[reader.peek(entropy::SKIP_BITS) as usize]);
+        let (used, advance) = (entry & 31, (entry >> 5) & 0xFF);
+        // Codes that would run past the block's end belong to the next block: go one at a time.
+        if used != 0 && k + advance < 64 {
+            reader.consume(used as u32);
+            if entry & (1 << 13) != 0 {
+                return Ok(());
+            }
+            k += advance;
+            continue;
+        }
+        let symbol = table.decode(reader)?;
+        let (run, size) = (usize::from(symbol >> 4), u32::from(symbol & 15));
+        if size != 0 {
+            k += run + 1;
+            reader.consume(size);
+        } else if run == 15 {
+            k += 16;
+        } else {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The first pass over a band of AC coefficients in a progressive file.
+#[inline(always)]
+fn ac_first(
+    reader: &mut BitReader,
+    table: &HuffmanTable,
+    block: &mut [i16; 64],
+    scan: &Scan,
+    eob_run: &mut u32,
+) -> Result<(), EntropyError> {
+    if *eob_run > 0 {
+        *eob_run -= 1;
+        return Ok(());
+    }
+    let mut k = scan.start;
+    while k <= scan.end {
+        reader.ensure32();
+        let fast = table.fast_ac[reader.peek(entropy::LOOKUP_BITS) as usize];
+        if fast != 0 {
+            reader.consume((fast & 15) as u32);
+            k += ((fast >> 4) & 15) as usize;
+            block[usize::from(NATURAL[k.min(79)])] = ((fast >> 16) << scan.low) as i16;
+            k += 1;
+            continue;
+        }
+        let symbol = table.decode(reader)?;
+        let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
+        if size != 0 {
+            k += run as usize;
+            let value = extend(reader.bits(size), size);
+            block[usize::from(NATURAL[k.min(79)])] = (value << scan.low) as i16;
+        } else if run == 15 {
+            k += 15;
+        } else {
+            *eob_run = (1 << run) + reader.bits(run) - 1;
+            break;
+        }
+        k += 1;
+    }
+    Ok(())
+}
+
+/// A refinement pass over a band of AC coefficients: one more bit of each coefficient already
+/// nonzero, and the coefficients that become nonzero at this bit.
+#[inline(always)]
+fn ac_refine(
+    reader: &mut BitReader,
+    table: &HuffmanTable,
+    block: &mut [i16; 64],
+    scan: &Scan,
+    eob_run: &mut u32,
+) -> Result<(), EntropyError> {
+    let plus = 1i16 << scan.low;
+    let minus = (-1i16) << scan.low;
+    let mut k = scan.start;
+    let refine = |coefficient: &mut i16, reader: &mut BitReader| {
+        if reader.bit() == 1 && *coefficient & plus == 0 {
+            *coefficient = coefficient.wrapping_add(if *coefficient >= 0 { plus } else { minus });
+        }
+    };
+    if *eob_run == 0 {
+        while k <= scan.end {
+            reader.ensure32();
+            let symbol = table.decode(reader)?;
+            let (mut run, size) = (i32::from(symbol >> 4), symbol & 15);
+            let mut value = 0i16;
+            if size != 0 {
+                // A newly nonzero coefficient is one bit: its sign.
+                value = if reader.bit() == 1 { plus } else { minus };
+            } else if run != 15 {
+                *eob_run = (1 << run) + reader.bits(run as u32);
+                break;
+            }
+            // Skip `run` zero coefficients, refining the nonzero ones passed on the way.
+            while k <= scan.end {
+                let coefficient = &mut block[usize::from(NATURAL[k])];
+                if *coefficient != 0 {
+                    reader.ensure32();
+                    refine(coefficient, reader);
+                } else {
+                    if run == 0 {
+                        break;
+                    }
+                    run -= 1;
+                }
+                k += 1;
+            }
+            if value != 0 {
+                block[usize::from(NATURAL[k.min(79)])] = value;
+            }
+            k += 1;
+        }
+    }
+    if *eob_run > 0 {
+        while k <= scan.end {
+            let coefficient = &mut block[usize::from(NATURAL[k])];
+            if *coefficient != 0 {
+                reader.ensure32();
+                refine(coefficient, reader);
+            }
+            k += 1;
+        }
+        *eob_run -= 1;
+    }
+    Ok(())
+}
+
+/// The planes of a progressive file, from its coefficients.
+fn transform_all(
+    frame: &Frame,
+    coefficients: &Coefficients,
+    quant: &[Option<[u16; 64]>; 4],
+) -> Result<Vec<Plane>, EngineError> {
+    let mut planes = Vec::with_capacity(frame.components.len());
+    for (c, component) in frame.components.iter().enumerate() {
+        let quant = quant[component.quant_table]
+            .as_ref()
+            .ok_or_else(|| corrupt("a component uses a missing quantisation table"))?;
+        let size = component.size;
+        let stride = component.blocks_x * size;
+        let mut data = vec![0u8; stride * component.blocks_y * size];
+        match coefficients {
+            Coefficients::Dc(store) => {
+                for (pixel, &dc) in data.iter_mut().zip(&store[c]) {
+                    *pixel = idct::idct_1x1(dc, quant[0]);
+                }
+            }
+            Coefficients::All(store) => {
+                for (index, block) in store[c].chunks_exact(64).enumerate() {
+                    let (x, y) = (index % component.blocks_x, index / component.blocks_x);
+                    let block: &[i16; 64] = block.try_into().map_err(|_| corrupt("coefficients"))?;
+                    idct::idct_scaled(block, quant, size, &mut data[y * size * stride + x * size..], stride);
+                }
+            }
+        }
+        planes.push(Plane { data, stride });
+    }
+    Ok(planes)
+}
