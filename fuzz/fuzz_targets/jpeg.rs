@@ -9,7 +9,7 @@ fuzz_target!(|bytes: &[u8]| {
     let limits = Limits { max_input_pixels: 4_000_000, ..Limits::default() };
     let Ok(probe) = decode::probe(bytes, &limits) else { return };
     for shrink in [8, 4, 2] {
-        if !probe.own_jpeg_decoder(shrink) {
+        if !probe.own_jpeg_decoder_handles(shrink) {
             continue;
         }
         match jpeg::decode(bytes, shrink, limits.max_jpeg_scans) {

@@ -3,9 +3,9 @@
 //! [`decode`] then produces pixels, shrunk on load by 1/2, 1/4 or 1/8 where the format allows.
 //!
 //! JPEG shrunk on load goes through Pixelmill's own decoder ([`crate::engine::jpeg`]) where it
-//! handles the file, which at 1/8 reads only the DC coefficients; full-size JPEG and what that
-//! decoder leaves out go through libjpeg-turbo, whose DCT scaling also decodes straight to the
-//! smaller size.
+//! handles the file and is the faster one (1/8, and 1/4 of baseline files); at 1/8 it reads
+//! only the DC coefficients. Full-size JPEG, the other scales and what that decoder leaves out
+//! go through libjpeg-turbo, whose DCT scaling also decodes straight to the smaller size.
 //! WebP goes through libwebp, whose scaling decoder resamples row by row and never holds the
 //! full-size image. PNG and GIF (first frame) go through the `image` crate at full size.
 
@@ -246,10 +246,17 @@ impl Probe {
         }
     }
 
-    /// Whether Pixelmill's own JPEG decoder handles this file at 1/`shrink`.
-    pub fn own_jpeg_decoder(&self, shrink: u32) -> bool {
+    /// Whether Pixelmill's own JPEG decoder can decode this file at 1/`shrink`.
+    pub fn own_jpeg_decoder_handles(&self, shrink: u32) -> bool {
         let ycc_or_gray = matches!(self.jpeg_colorspace, Some(Colorspace::YCbCr | Colorspace::Gray));
         matches!(&self.layout, Layout::Jpeg(layout) if crate::engine::jpeg::supports(layout, ycc_or_gray, shrink))
+    }
+
+    /// Whether [`decode`] uses Pixelmill's own JPEG decoder for this file at 1/`shrink`: where
+    /// it handles the file and is the faster of the two (`jpeg::is_faster`).
+    pub fn own_jpeg_decoder(&self, shrink: u32) -> bool {
+        self.own_jpeg_decoder_handles(shrink)
+            && matches!(&self.layout, Layout::Jpeg(layout) if crate::engine::jpeg::is_faster(layout, shrink))
     }
 
     /// Whether libjpeg decodes to CMYK, which is then converted to RGB.

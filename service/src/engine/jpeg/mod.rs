@@ -54,6 +54,16 @@ pub fn supports(layout: &JpegLayout, ycc_or_gray: bool, shrink: u32) -> bool {
         && layout.sampling.iter().all(|&(h, v)| matches!(h, 1 | 2) && matches!(v, 1 | 2))
 }
 
+/// Whether this decoder is faster than libjpeg-turbo at 1/`shrink` for such a file, as
+/// measured (`cargo bench -p pixelmill-benches --bench engine -- decode/`, benches/RESULTS.md):
+/// at 1/8 always (a progressive file's AC scans are not read, a baseline file's AC codes are
+/// walked over several at a lookup), at 1/4 for baseline files. At 1/2, and for progressive
+/// files at 1/4, where every coefficient is decoded and the larger transforms run, libjpeg-
+/// turbo's SIMD transforms and its coefficient handling are faster today.
+pub fn is_faster(layout: &JpegLayout, shrink: u32) -> bool {
+    shrink == 8 || (shrink == 4 && !layout.progressive)
+}
+
 /// The bytes [`decode`] holds beyond the pixels it returns: the planes, and for a progressive
 /// file the coefficients (only the DC ones at 1/8).
 pub fn working_bytes(layout: &JpegLayout, width: u32, height: u32, shrink: u32) -> u64 {
