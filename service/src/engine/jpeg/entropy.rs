@@ -86,7 +86,7 @@ impl<'a> BitReader<'a> {
     fn next_byte(&mut self) -> u8 {
         loop {
             if self.at_marker {
-                self.padding += 8;
+                self.padding = self.padding.saturating_add(8);
                 return 0;
             }
             match self.data.get(self.pos) {

@@ -47,14 +47,15 @@ pub fn idct_1x1(dc: i16, quant: u16) -> u8 {
 /// scaled by 2^16. a*a is 1/8 exactly, as in the 1x1 transform.
 #[inline(always)]
 fn idct_2x2(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride: usize) {
-    const A_A: i32 = 8192;
+    const A_A: i64 = 8192;
     // a * b and b * b, with b = (cos(pi/16) + cos(3pi/16) + cos(5pi/16) + cos(7pi/16)) / 8.
-    const A_B: i32 = 7423;
-    const B_B: i32 = 6726;
-    let d = |index: usize| i32::from(coefficients[index]) * i32::from(quant[index]);
+    const A_B: i64 = 7423;
+    const B_B: i64 = 6726;
+    // In 64 bits: a coefficient times a 16-bit quantiser times a constant overflows 32.
+    let d = |index: usize| i64::from(coefficients[index]) * i64::from(quant[index]);
     let base = A_A * d(0) + (128 << 16) + (1 << 15);
     let (horizontal, vertical, both) = (A_B * d(1), A_B * d(8), B_B * d(9));
-    let pixel = |value: i32| (value >> 16).clamp(0, 255) as u8;
+    let pixel = |value: i64| (value >> 16).clamp(0, 255) as u8;
     out[0] = pixel(base + horizontal + vertical + both);
     out[1] = pixel(base - horizontal + vertical - both);
     out[stride] = pixel(base + horizontal - vertical - both);
@@ -182,6 +183,24 @@ mod tests {
         assert_eq!(scaled(basis[0][0] * basis[0][1]), 7423);
         assert_eq!(scaled(basis[0][1] * basis[0][1]), 6726);
         assert_eq!(basis[1][1], -basis[0][1]);
+    }
+
+    #[test]
+    fn extreme_coefficients_and_quantisers_clamp_at_every_size() {
+        // The largest 16-bit quantiser times the largest coefficient, as a hostile file can
+        // declare: no overflow, and the pixels clamp.
+        for (value, expected) in [(i16::MAX, 255u8), (i16::MIN, 0u8)] {
+            let coefficients = [value; 64];
+            let mut dc_only = [0i16; 64];
+            dc_only[0] = value;
+            let quant = [u16::MAX; 64];
+            for size in [1usize, 2, 4, 8] {
+                let mut out = vec![0u8; size * size];
+                idct_scaled(&coefficients, &quant, size, &mut out, size);
+                idct_scaled(&dc_only, &quant, size, &mut out, size);
+                assert!(out.iter().all(|&p| p == expected), "size {size}: {out:?}");
+            }
+        }
     }
 
     #[test]

@@ -498,6 +498,11 @@ impl<'a> Decoder<'a> {
         let mut block = [0i16; 64];
         let mut mcu = 0usize;
         for mcu_y in 0..mcus_y {
+            // Data that ended early is refused at the row it ran out in, not after decoding
+            // zeros through the rest of the image.
+            if reader.overran() {
+                return Err(entropy_error(EntropyError::Truncated));
+            }
             for mcu_x in 0..mcus_x {
                 if self.restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(self.restart_interval) {
                     reader = reader.restart().map_err(entropy_error)?;
