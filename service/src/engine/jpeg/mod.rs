@@ -72,7 +72,8 @@ pub fn working_bytes(layout: &JpegLayout, width: u32, height: u32, shrink: u32) 
     let v_max = u64::from(layout.sampling.iter().map(|s| s.1).max().unwrap_or(1));
     let mcus_x = u64::from(width).div_ceil(8 * h_max);
     let mcus_y = u64::from(height).div_ceil(8 * v_max);
-    let blocks: u64 = layout.sampling.iter().map(|&(h, v)| mcus_x * u64::from(h) * mcus_y * u64::from(v)).sum();
+    // 128 bytes of coefficients a block, in whole MCUs.
+    let blocks = layout.coefficient_bytes(width, height) / 128;
     // Chroma subsampled on both axes may be decoded at twice the side (see `Component::size`).
     let planes: u64 = layout
         .sampling
@@ -447,21 +448,15 @@ impl<'a> Decoder<'a> {
         if frame.progressive && scan.start > 0 && self.shrink == 8 {
             return Ok(reader.marker_position());
         }
-        let need_dc =
-            |table: usize| self.dc_tables[table].as_ref().ok_or_else(|| corrupt("a scan uses a missing Huffman table"));
-        let need_ac =
-            |table: usize| self.ac_tables[table].as_ref().ok_or_else(|| corrupt("a scan uses a missing Huffman table"));
         // Check the tables the scan needs once, up front.
         for &(c, dc, ac) in &scan.components {
             if self.quant[frame.components[c].quant_table].is_none() {
                 return Err(corrupt("a component uses a missing quantisation table"));
             }
             let dc_first = scan.start == 0 && scan.high == 0;
-            if (!frame.progressive || dc_first) && need_dc(dc).is_err() {
-                return need_dc(dc).map(|_| 0);
-            }
-            if scan.end > 0 && need_ac(ac).is_err() {
-                return need_ac(ac).map(|_| 0);
+            let needs_dc = !frame.progressive || dc_first;
+            if (needs_dc && self.dc_tables[dc].is_none()) || (scan.end > 0 && self.ac_tables[ac].is_none()) {
+                return Err(corrupt("a scan uses a missing Huffman table"));
             }
         }
 
