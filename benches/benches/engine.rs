@@ -37,6 +37,13 @@ fn bench_decode(c: &mut Criterion) {
                 b.iter(|| decode::decode(&bytes, &probe, shrink, &UNLIMITED).expect("decode"));
             });
         }
+        // The own decoder where `jpeg::is_faster` may not pick it, to measure that choice again.
+        for shrink in [2u32, 4] {
+            let id = BenchmarkId::new(format!("{set} own"), format!("1/{shrink}"));
+            group.bench_with_input(id, &shrink, |b, &shrink| {
+                b.iter(|| engine::jpeg::decode(&bytes, shrink, 100).expect("decode"));
+            });
+        }
         // The same scaled decodes by libjpeg-turbo, which the engine used for them before its own
         // decoder (and still uses at full size): the side-by-side of benches/RESULTS.md.
         for shrink in [2usize, 4, 8] {

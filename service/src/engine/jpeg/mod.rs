@@ -56,12 +56,13 @@ pub fn supports(layout: &JpegLayout, ycc_or_gray: bool, shrink: u32) -> bool {
 
 /// Whether this decoder is faster than libjpeg-turbo at 1/`shrink` for such a file, as
 /// measured (`cargo bench -p pixelmill-benches --bench engine -- decode/`, benches/RESULTS.md):
-/// at 1/8 always (a progressive file's AC scans are not read, a baseline file's AC codes are
-/// walked over several at a lookup), at 1/4 for baseline files. At 1/2, and for progressive
-/// files at 1/4, where every coefficient is decoded and the larger transforms run, libjpeg-
-/// turbo's SIMD transforms and its coefficient handling are faster today.
+/// at 1/8 and 1/4 always, at 1/2 for progressive files. A progressive file's AC scans are not
+/// read at 1/8, and elsewhere only the coefficients the reduced transform reads are kept, the
+/// others' refinement bits read past in bulk; a baseline file's AC codes past those are walked
+/// over several at a lookup. At 1/2 a baseline file's 4x4 transforms dominate, and libjpeg-
+/// turbo's SIMD ones are faster.
 pub fn is_faster(layout: &JpegLayout, shrink: u32) -> bool {
-    shrink == 8 || (shrink == 4 && !layout.progressive)
+    shrink == 8 || shrink == 4 || (shrink == 2 && layout.progressive)
 }
 
 /// The bytes [`decode`] holds beyond the pixels it returns: the planes, and for a progressive
@@ -75,19 +76,21 @@ pub fn working_bytes(layout: &JpegLayout, width: u32, height: u32, shrink: u32) 
     // 128 bytes of coefficients a block, in whole MCUs.
     let blocks = layout.coefficient_bytes(width, height) / 128;
     // Chroma subsampled on both axes may be decoded at twice the side (see `Component::size`).
+    let side = |h: u8, v: u8| {
+        let scaled_up = h_max / u64::from(h) == 2 && v_max / u64::from(v) == 2;
+        if scaled_up { (size * 2).min(8) } else { size }
+    };
     let planes: u64 = layout
         .sampling
         .iter()
-        .map(|&(h, v)| {
-            let scaled_up = h_max / u64::from(h) == 2 && v_max / u64::from(v) == 2;
-            let side = if scaled_up { (size * 2).min(8) } else { size };
-            mcus_x * u64::from(h) * mcus_y * u64::from(v) * side * side
-        })
+        .map(|&(h, v)| mcus_x * u64::from(h) * mcus_y * u64::from(v) * side(h, v) * side(h, v))
         .sum();
+    let largest = layout.sampling.iter().map(|&(h, v)| side(h, v)).max().unwrap_or(size);
     let coefficients = match (layout.progressive, shrink) {
         (false, _) => 0,
         (true, 8) => blocks * 2,
-        (true, _) => blocks * 128,
+        // The kept values and the mask of each block (see `Coefficients::Low`).
+        (true, _) => blocks * (8 + 2 * kept_for(largest as usize) as u64),
     };
     // Row buffers of the colour conversion: a few rows of the output's width.
     let rows = 8 * (u64::from(width).div_ceil(u64::from(shrink.max(1))) + 16);
@@ -148,8 +151,18 @@ struct Plane {
 enum Coefficients {
     /// At 1/8: one DC value per block.
     Dc(Vec<Vec<i16>>),
-    /// Otherwise: 64 per block, natural order.
-    All(Vec<Vec<i16>>),
+    /// At 1/2 and 1/4, for each component: the coefficients its transform reads (zigzag 0 up to
+    /// [`LAST_READ`] of its size), `kept` a block in zigzag order, and for every block a mask of
+    /// the zigzag positions that are nonzero. The mask is all a refinement scan needs of the
+    /// coefficients that are not kept: whether to read a correction bit for each, and which
+    /// zeros a run counts. So the store is a fraction of 64 values a block, and the correction
+    /// bits of coefficients not kept are skipped in bulk.
+    Low { kept: Vec<usize>, values: Vec<Vec<i16>>, masks: Vec<Vec<u64>> },
+}
+
+/// Coefficients kept a block by a transform to `size` x `size`.
+fn kept_for(size: usize) -> usize {
+    LAST_READ[size.trailing_zeros() as usize & 3] + 1
 }
 
 struct Decoder<'a> {
@@ -336,10 +349,16 @@ impl<'a> Decoder<'a> {
             .map(|c| Plane { data: vec![0; c.blocks_x * c.size * c.blocks_y * c.size], stride: c.blocks_x * c.size })
             .collect();
         if progressive {
-            let per_block = if self.shrink == 8 { 1 } else { 64 };
-            let store: Vec<Vec<i16>> =
-                components.iter().map(|c| vec![0; c.blocks_x * c.blocks_y * per_block]).collect();
-            self.coefficients = Some(if self.shrink == 8 { Coefficients::Dc(store) } else { Coefficients::All(store) });
+            self.coefficients = Some(if self.shrink == 8 {
+                Coefficients::Dc(components.iter().map(|c| vec![0; c.blocks_x * c.blocks_y]).collect())
+            } else {
+                let kept: Vec<usize> = components.iter().map(|c| kept_for(c.size)).collect();
+                Coefficients::Low {
+                    values: components.iter().zip(&kept).map(|(c, k)| vec![0; c.blocks_x * c.blocks_y * k]).collect(),
+                    masks: components.iter().map(|c| vec![0; c.blocks_x * c.blocks_y]).collect(),
+                    kept,
+                }
+            });
             // The planes are made from the coefficients at the end.
             self.planes.clear();
         }
@@ -607,12 +626,15 @@ impl<'a> Decoder<'a> {
         ac: usize,
         prediction: &mut i32,
     ) -> Result<(), EntropyError> {
-        let (store, per_block) = match self.coefficients.as_mut() {
-            Some(Coefficients::Dc(store)) => (&mut store[component], 1),
-            Some(Coefficients::All(store)) => (&mut store[component], 64),
+        let (values, mask) = match self.coefficients.as_mut() {
+            Some(Coefficients::Dc(store)) => (store[component].get_mut(index..=index), None),
+            Some(Coefficients::Low { kept, values, masks }) => {
+                let kept = kept[component];
+                (values[component].get_mut(index * kept..(index + 1) * kept), masks[component].get_mut(index))
+            }
             None => return Err(EntropyError::BadCode),
         };
-        let Some(coefficients) = store.get_mut(index * per_block..(index + 1) * per_block) else {
+        let Some(values) = values else {
             return Err(EntropyError::BadCode);
         };
         reader.ensure32();
@@ -625,18 +647,20 @@ impl<'a> Decoder<'a> {
                 }
                 let size = u32::from(size);
                 *prediction = prediction.wrapping_add(extend(reader.bits(size), size));
-                coefficients[0] = prediction.wrapping_shl(scan.low) as i16;
+                values[0] = prediction.wrapping_shl(scan.low) as i16;
             } else if reader.bit() == 1 {
-                coefficients[0] |= 1 << scan.low;
+                values[0] |= 1 << scan.low;
             }
             return Ok(());
         }
         let table = self.ac_tables[ac].as_ref().ok_or(EntropyError::BadCode)?;
-        let block: &mut [i16; 64] = coefficients.try_into().map_err(|_| EntropyError::BadCode)?;
+        let Some(mask) = mask else {
+            return Err(EntropyError::BadCode);
+        };
         if scan.high == 0 {
-            ac_first(reader, table, block, scan, &mut self.eob_run)
+            ac_first(reader, table, values, mask, scan, &mut self.eob_run)
         } else {
-            ac_refine(reader, table, block, scan, &mut self.eob_run)
+            ac_refine(reader, table, values, mask, scan, &mut self.eob_run)
         }
     }
 }
@@ -712,12 +736,14 @@ fn skip_ac(reader: &mut BitReader, table: &HuffmanTable, mut k: usize) -> Result
     Ok(())
 }
 
-/// The first pass over a band of AC coefficients in a progressive file.
+/// The first pass over a band of AC coefficients in a progressive file: `values` are the kept
+/// coefficients in zigzag order, `mask` the nonzero positions (see [`Coefficients::Low`]).
 #[inline(always)]
 fn ac_first(
     reader: &mut BitReader,
     table: &HuffmanTable,
-    block: &mut [i16; 64],
+    values: &mut [i16],
+    mask: &mut u64,
     scan: &Scan,
     eob_run: &mut u32,
 ) -> Result<(), EntropyError> {
@@ -729,24 +755,30 @@ fn ac_first(
     while k <= scan.end {
         reader.ensure32();
         let fast = table.fast_ac[reader.peek(entropy::LOOKUP_BITS) as usize];
-        if fast != 0 {
+        let value = if fast != 0 {
             reader.consume((fast & 15) as u32);
             k += ((fast >> 4) & 15) as usize;
-            block[usize::from(NATURAL[k.min(79)])] = ((fast >> 16) << scan.low) as i16;
-            k += 1;
-            continue;
-        }
-        let symbol = table.decode(reader)?;
-        let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
-        if size != 0 {
-            k += run as usize;
-            let value = extend(reader.bits(size), size);
-            block[usize::from(NATURAL[k.min(79)])] = (value << scan.low) as i16;
-        } else if run == 15 {
-            k += 15;
+            fast >> 16
         } else {
-            *eob_run = (1 << run) + reader.bits(run) - 1;
-            break;
+            let symbol = table.decode(reader)?;
+            let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
+            if size != 0 {
+                k += run as usize;
+                extend(reader.bits(size), size)
+            } else if run == 15 {
+                k += 16;
+                continue;
+            } else {
+                *eob_run = (1 << run) + reader.bits(run) - 1;
+                break;
+            }
+        };
+        // A corrupt run past the band's end lands nowhere.
+        if let Some(slot) = values.get_mut(k) {
+            *slot = (value << scan.low) as i16;
+        }
+        if k < 64 {
+            *mask |= 1 << k;
         }
         k += 1;
     }
@@ -754,68 +786,87 @@ fn ac_first(
 }
 
 /// A refinement pass over a band of AC coefficients: one more bit of each coefficient already
-/// nonzero, and the coefficients that become nonzero at this bit.
+/// nonzero, and the coefficients that become nonzero at this bit. Positions are found with the
+/// mask: a run of zeros is counted off its clear bits, and the correction bits of nonzero
+/// coefficients that are not kept are read past in one go.
 #[inline(always)]
 fn ac_refine(
     reader: &mut BitReader,
     table: &HuffmanTable,
-    block: &mut [i16; 64],
+    values: &mut [i16],
+    mask: &mut u64,
     scan: &Scan,
     eob_run: &mut u32,
 ) -> Result<(), EntropyError> {
     let plus = 1i16 << scan.low;
     let minus = (-1i16) << scan.low;
+    // Zigzag positions scan.start..=scan.end, and those kept (values.len() is 1 to 64).
+    let band = (u64::MAX << scan.start) & (u64::MAX >> (63 - scan.end));
+    let kept = u64::MAX >> (64 - values.len().clamp(1, 64));
     let mut k = scan.start;
-    let refine = |coefficient: &mut i16, reader: &mut BitReader| {
-        if reader.bit() == 1 && *coefficient & plus == 0 {
-            *coefficient = coefficient.wrapping_add(if *coefficient >= 0 { plus } else { minus });
-        }
-    };
     if *eob_run == 0 {
         while k <= scan.end {
             reader.ensure32();
             let symbol = table.decode(reader)?;
-            let (mut run, size) = (i32::from(symbol >> 4), symbol & 15);
+            let (run, size) = (symbol >> 4, symbol & 15);
             let mut value = 0i16;
             if size != 0 {
                 // A newly nonzero coefficient is one bit: its sign.
                 value = if reader.bit() == 1 { plus } else { minus };
             } else if run != 15 {
-                *eob_run = (1 << run) + reader.bits(run as u32);
+                *eob_run = (1 << run) + reader.bits(u32::from(run));
                 break;
             }
-            // Skip `run` zero coefficients, refining the nonzero ones passed on the way.
-            while k <= scan.end {
-                let coefficient = &mut block[usize::from(NATURAL[k])];
-                if *coefficient != 0 {
-                    reader.ensure32();
-                    refine(coefficient, reader);
-                } else {
-                    if run == 0 {
-                        break;
-                    }
-                    run -= 1;
+            // Pass `run` zero coefficients, refining the nonzero ones on the way: the position
+            // reached is the zero after them (or past the band).
+            let from = u64::MAX << k;
+            let mut zeros = !*mask & band & from;
+            for _ in 0..run {
+                zeros &= zeros.wrapping_sub(1);
+            }
+            let at = if zeros == 0 { scan.end + 1 } else { zeros.trailing_zeros() as usize };
+            let before = if at >= 64 { u64::MAX } else { (1u64 << at) - 1 };
+            refine(reader, values, *mask & from & before, kept, plus);
+            if value != 0 && at <= scan.end {
+                *mask |= 1 << at;
+                if let Some(slot) = values.get_mut(at) {
+                    *slot = value;
                 }
-                k += 1;
             }
-            if value != 0 {
-                block[usize::from(NATURAL[k.min(79)])] = value;
-            }
-            k += 1;
+            k = at + 1;
         }
     }
     if *eob_run > 0 {
-        while k <= scan.end {
-            let coefficient = &mut block[usize::from(NATURAL[k])];
-            if *coefficient != 0 {
-                reader.ensure32();
-                refine(coefficient, reader);
-            }
-            k += 1;
+        if k <= scan.end {
+            refine(reader, values, *mask & band & (u64::MAX << k), kept, plus);
         }
         *eob_run -= 1;
     }
     Ok(())
+}
+
+/// Reads the correction bits of the `nonzero` coefficients, in zigzag order: those `kept` get
+/// their bit `plus` (away from zero), the others' bits are read past.
+#[inline(always)]
+fn refine(reader: &mut BitReader, values: &mut [i16], nonzero: u64, kept: u64, plus: i16) {
+    let mut low = nonzero & kept;
+    while low != 0 {
+        let n = low.count_ones().min(16);
+        let bits = reader.bits(n);
+        for i in (0..n).rev() {
+            let coefficient = &mut values[low.trailing_zeros() as usize];
+            low &= low - 1;
+            if (bits >> i) & 1 == 1 && *coefficient & plus == 0 {
+                *coefficient = coefficient.wrapping_add(if *coefficient >= 0 { plus } else { -plus });
+            }
+        }
+    }
+    let mut skipped = (nonzero & !kept).count_ones();
+    while skipped > 0 {
+        let n = skipped.min(16);
+        reader.bits(n);
+        skipped -= n;
+    }
 }
 
 /// The planes of a progressive file, from its coefficients.
@@ -838,11 +889,16 @@ fn transform_all(
                     *pixel = idct::idct_1x1(dc, quant[0]);
                 }
             }
-            Coefficients::All(store) => {
-                for (index, block) in store[c].chunks_exact(64).enumerate() {
+            Coefficients::Low { kept, values, .. } => {
+                // Every position the transform reads is among the kept ones, so the block needs
+                // no clearing between blocks.
+                let mut block = [0i16; 64];
+                for (index, kept) in values[c].chunks_exact(kept[c]).enumerate() {
                     let (x, y) = (index % component.blocks_x, index / component.blocks_x);
-                    let block: &[i16; 64] = block.try_into().map_err(|_| corrupt("coefficients"))?;
-                    idct::idct_scaled(block, quant, size, &mut data[y * size * stride + x * size..], stride);
+                    for (k, &value) in kept.iter().enumerate() {
+                        block[usize::from(NATURAL[k])] = value;
+                    }
+                    idct::idct_scaled(&block, quant, size, &mut data[y * size * stride + x * size..], stride);
                 }
             }
         }
