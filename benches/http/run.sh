@@ -6,8 +6,11 @@
 #   loadgen  pixelmill-load against wrk, closed model, same static file from nginx, same
 #            connections and threads; then how exactly pixelmill-load holds a set rate.
 #   renders  stateless renders without any cache: Pixelmill's POST /v1/render of a 2560x1600
-#            JPEG to a 400 px JPEG q80, against thumbor (one process per core, file loader, no
-#            result storage) rendering the same file to the same size and quality.
+#            JPEG to a 400 px JPEG q80, against thumbor (file loader, no result storage)
+#            rendering the same file to the same size and quality; three photos: baseline 4:4:4,
+#            baseline 4:2:0, and a progressive original. thumbor runs as one process per core,
+#            each on its own port with its own load generator (forked processes sharing one
+#            socket take connections unevenly); Pixelmill gets as many generators.
 #   hits     cache hits of one variant against nginx serving the same bytes as a file.
 #   uploads  uploads at a fixed rate, and at saturation, on PostgreSQL + Garage.
 #
@@ -109,22 +112,77 @@ bench_loadgen() {
   done
 }
 
-bench_renders() {
-  echo; echo "## Renders without cache: 2560x1600 JPEG -> 400 px JPEG q80, all cores"
-  bash "$shared/peers/install.sh" >&2
-  mkdir -p "$work/thumbor" && cp "$photo" "$work/thumbor/photo.jpg"
-  THUMBOR_PROCESSES=0 bash "$shared/peers/thumbor.sh" "$work/thumbor" 18888 > "$work/thumbor.log" 2>&1 & pids+=($!)
-  local thumbor=$!
-  wait_http "http://127.0.0.1:18888/unsafe/400x0/filters:quality(80)/photo.jpg"
-  start_pixelmill 18082 PIXELMILL_WRITES_PER_SECOND=0
+# Renders PHOTO to 400 px JPEG q80 on thumbor and on Pixelmill, at each connection count,
+# split over one load generator per core (each thumbor process has its own port and load).
+render_side_by_side() { # LABEL PHOTO
+  local label=$1 photo=$2 cores i c
+  cores=$(nproc)
+  cp "$photo" "$work/thumbor/photo.jpg"
+  echo; echo "### $label: $(basename "$photo") ($(stat -c %s "$photo") bytes)"
   echo "| server | connections | rps | p50 ms | p99 ms | errors | peak RSS MiB |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
   for c in 4 16; do
-    read -r rps p50 p99 err < <(run_load --target "http://127.0.0.1:18888/unsafe/400x0/filters:quality(80)/photo.jpg" --max -c $c --duration "$DURATION")
-    echo "| thumbor | $c | $rps | $p50 | $p99 | $err% | $(peak_rss $thumbor) |"
-    read -r rps p50 p99 err < <(run_load --target "http://127.0.0.1:18082/v1/render?w=400&fmt=jpeg&q=80" --method POST --body "$photo" -H 'Content-Type: image/jpeg' --max -c $c --duration "$DURATION")
-    echo "| Pixelmill | $c | $rps | $p50 | $p99 | $err% | $(peak_rss $server) |"
+    for server in thumbor Pixelmill; do
+      local loads=()
+      for i in $(seq 0 $((cores - 1))); do
+        local args=(--max -c $((c / cores)) --duration "$DURATION" --quiet --json "$work/load-$i.json")
+        if [ $server = thumbor ]; then
+          args+=(--target "http://127.0.0.1:$((18888 + i))/unsafe/400x0/filters:quality(80)/photo.jpg")
+        else
+          args+=(--target "http://127.0.0.1:18082/v1/render?w=400&fmt=jpeg&q=80" --method POST --body "$photo"
+            -H 'Content-Type: image/jpeg')
+        fi
+        [ "$i" = 0 ] && echo "\$ pixelmill-load ${args[*]}   (x$cores)" >&2
+        "$load" "${args[@]}" >&2 &
+        loads+=($!)
+      done
+      wait "${loads[@]}" || true
+      local rss
+      if [ $server = thumbor ]; then
+        rss=0
+        for pid in "${thumbors[@]}"; do rss=$((rss + $(peak_rss "$pid"))); done
+      else
+        rss=$(peak_rss "$server_pid")
+      fi
+      python3 - "$server" "$c" "$rss" "$work"/load-*.json <<'PY'
+import json, sys
+server, c, rss, paths = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+runs = [json.load(open(p)) for p in paths]
+rps = sum(r["achieved_rps"] for r in runs)
+# Latency: the worst generator's percentiles; errors over all requests.
+p50 = max(r["latency_ms"]["p50"] for r in runs)
+p99 = max(r["latency_ms"]["p99"] for r in runs)
+sent = sum(r["requests"] for r in runs)
+errors = sum(r["errors"]["total"] for r in runs)
+print(f"| {server} | {c} | {rps:.1f} | {p50:.2f} | {p99:.2f} | {100 * errors / max(sent, 1):.2f}% | {rss} |")
+PY
+      rm -f "$work"/load-*.json
+    done
   done
+}
+
+bench_renders() {
+  echo; echo "## Renders without cache: 2560x1600 JPEG -> 400 px JPEG q80, all cores"
+  echo "thumbor: one process per core, each on its own port with its own load generator;"
+  echo "Pixelmill: one server, the same number of load generators, same connections in all."
+  bash "$shared/peers/install.sh" >&2
+  mkdir -p "$work/thumbor"
+  cp "$photo" "$work/thumbor/photo.jpg"
+  thumbors=()
+  local i
+  for i in $(seq 0 $(($(nproc) - 1))); do
+    THUMBOR_PROCESSES=1 bash "$shared/peers/thumbor.sh" "$work/thumbor" $((18888 + i)) > "$work/thumbor-$i.log" 2>&1 &
+    pids+=($!)
+    thumbors+=($!)
+  done
+  for i in $(seq 0 $(($(nproc) - 1))); do
+    wait_http "http://127.0.0.1:$((18888 + i))/unsafe/400x0/filters:quality(80)/photo.jpg"
+  done
+  start_pixelmill 18082 PIXELMILL_WRITES_PER_SECOND=0
+  server_pid=$server
+  render_side_by_side "Baseline, 4:4:4" "$corpus/jpeg-2560/Autumn.jpg"
+  render_side_by_side "Baseline, 4:2:0" "$corpus/jpeg-2560/BytheWater.jpg"
+  render_side_by_side "Progressive, the original as shipped" "$corpus/jpeg-2560-original/Autumn.jpg"
 }
 
 bench_hits() {

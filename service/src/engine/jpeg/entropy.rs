@@ -3,7 +3,7 @@
 //!
 //! Vocabulary: a *symbol* is what a Huffman code stands for; for AC coefficients it packs a
 //! zero *run* (high nibble) and the *size* in bits of the value that follows (low nibble). A
-//! *fast AC entry* decodes code, run and value in one table lookup when code and value together
+//! *fast entry* decodes code, run and value in one table lookup when code and value together
 //! fit in [`LOOKUP_BITS`].
 
 /// Bits looked up at once. Nine covers the great majority of codes in real files (libjpeg-turbo
@@ -59,13 +59,17 @@ impl<'a> BitReader<'a> {
             // A byte is 0xFF exactly when its complement is zero.
             let inverted = !word;
             let has_ff = inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080;
-            if has_ff == 0 {
-                let take = (64 - self.count) / 8;
+            // The bytes before the first flagged one are plain (a flag may also fall on a 0xFE
+            // just before a 0xFF, which then goes the slow way too).
+            let take = ((64 - self.count) / 8).min(has_ff.leading_zeros() / 8);
+            if take > 0 {
                 let bits = word >> (64 - 8 * take) << (64 - 8 * take);
                 self.bits |= bits >> self.count;
                 self.count += 8 * take;
                 self.pos += take as usize;
-                return;
+                if self.count > 56 {
+                    return;
+                }
             }
         }
         *self = self.refill_slow();
@@ -190,19 +194,25 @@ impl<'a> BitReader<'a> {
 pub struct HuffmanTable {
     /// Indexed by the next [`LOOKUP_BITS`] bits: code length (high byte, 0 if longer) and symbol.
     lookup: Box<[u16; 1 << LOOKUP_BITS]>,
-    /// Indexed like `lookup`, for AC tables: 0, or the value (bits 16..32, signed), the run
-    /// (bits 4..8) and the total bits of code and value (bits 0..4, at most [`LOOKUP_BITS`]).
-    pub fast_ac: Box<[i32; 1 << LOOKUP_BITS]>,
-    /// Indexed by the next [`SKIP_BITS`] bits, for AC tables: the whole AC codes and values
-    /// those bits hold, walked over at once: the bits they take (bits 0..5, 0 if not even one
-    /// fits), the coefficients they advance by (bits 5..13), and whether the last is the end of
-    /// the block (bit 13).
+    /// Indexed like `lookup`: 0, or the value (bits 16..32, signed), the run (bits 4..8, AC
+    /// tables) and the total bits of code and value (bits 0..4, at most [`LOOKUP_BITS`]). DC
+    /// tables have entries for a size of 0 too (a difference of 0), AC tables do not (an end
+    /// of block or a run of 16 zeros).
+    pub fast: Box<[i32; 1 << LOOKUP_BITS]>,
+    /// Indexed by the next [`SKIP_BITS`] bits, for AC tables: the whole AC codes those bits
+    /// hold, with their values, walked over at once (the last value may run past the window):
+    /// the bits they take (bits 0..5, 0 if not even one code fits), the coefficients they
+    /// advance by (bits 5..13), and whether the last is the end of the block (bit 13).
     pub skip: Box<[u16; 1 << SKIP_BITS]>,
-    /// For codes of each length 1..=16: the largest code (or -1) and the offset into `symbols`.
-    max_code: [i32; 18],
-    offset: [i32; 17],
-    symbols: Vec<u8>,
+    /// Codes longer than [`LOOKUP_BITS`], a second lookup: for each first [`LOOKUP_BITS`] bits
+    /// that start such codes, the index of its table in `long` (or `u16::MAX`); each table is
+    /// indexed by the next [`LONG_BITS`] bits, entries as in `lookup` (length 0: no code).
+    long_index: Box<[u16; 1 << LOOKUP_BITS]>,
+    long: Vec<u16>,
 }
+
+/// Bits a code may have past the first lookup's.
+const LONG_BITS: u32 = 16 - LOOKUP_BITS;
 
 impl HuffmanTable {
     /// Builds a table from a DHT segment's 16 counts and its symbols; `None` if the counts
@@ -210,44 +220,47 @@ impl HuffmanTable {
     /// and its value at once.
     pub fn new(counts: &[u8; 16], symbols: &[u8], ac: bool) -> Option<HuffmanTable> {
         let mut lookup = Box::new([0u16; 1 << LOOKUP_BITS]);
-        let mut max_code = [-1i32; 18];
-        let mut offset = [0i32; 17];
+        let mut long_index = Box::new([u16::MAX; 1 << LOOKUP_BITS]);
+        let mut long = Vec::new();
         let mut code: u32 = 0;
         let mut index = 0usize;
         for length in 1..=16u32 {
             let n = u32::from(counts[length as usize - 1]);
-            offset[length as usize] = index as i32 - code as i32;
             for _ in 0..n {
                 let symbol = *symbols.get(index)?;
                 if code >= (1 << length) {
                     return None;
                 }
+                let entry = (length as u16) << 8 | u16::from(symbol);
                 if length <= LOOKUP_BITS {
                     let shift = LOOKUP_BITS - length;
                     let first = (code << shift) as usize;
-                    for entry in &mut lookup[first..first + (1 << shift)] {
-                        *entry = (length as u16) << 8 | u16::from(symbol);
+                    lookup[first..first + (1 << shift)].fill(entry);
+                } else {
+                    let prefix = (code >> (length - LOOKUP_BITS)) as usize;
+                    if long_index[prefix] == u16::MAX {
+                        long_index[prefix] = (long.len() >> LONG_BITS) as u16;
+                        long.resize(long.len() + (1 << LONG_BITS), 0);
                     }
+                    let shift = 16 - length;
+                    let first = (usize::from(long_index[prefix]) << LONG_BITS)
+                        + (((code << shift) as usize) & ((1 << LONG_BITS) - 1));
+                    long[first..first + (1 << shift)].fill(entry);
                 }
                 code += 1;
                 index += 1;
             }
-            if n > 0 {
-                max_code[length as usize] = code as i32 - 1;
-            }
             code <<= 1;
         }
-        max_code[17] = i32::MAX;
         let mut table = HuffmanTable {
             lookup,
-            fast_ac: Box::new([0; 1 << LOOKUP_BITS]),
+            fast: Box::new([0; 1 << LOOKUP_BITS]),
             skip: Box::new([0; 1 << SKIP_BITS]),
-            max_code,
-            offset,
-            symbols: symbols[..index].to_vec(),
+            long_index,
+            long,
         };
+        table.build_fast(ac);
         if ac {
-            table.build_fast_ac();
             table.build_skip();
         }
         Some(table)
@@ -269,7 +282,7 @@ impl HuffmanTable {
                 let entry = self.lookup[next as usize];
                 let length = u32::from(entry >> 8);
                 let (run, size) = (u32::from((entry & 0xFF) >> 4), u32::from(entry & 15));
-                if length == 0 || length + size > left {
+                if length == 0 || length > left {
                     break;
                 }
                 used += length + size;
@@ -278,23 +291,28 @@ impl HuffmanTable {
                     break;
                 }
                 advance += if size == 0 { 16 } else { run + 1 };
+                // A value that runs past the window is still in the reader's 32 bits (at most
+                // 12 + 15 in all): it is walked over too, and ends the entry.
+                if size > left - length {
+                    break;
+                }
             }
             self.skip[window as usize] = (used | advance << 5 | u32::from(end_of_block) << 13) as u16;
         }
     }
 
-    fn build_fast_ac(&mut self) {
+    fn build_fast(&mut self, ac: bool) {
         for prefix in 0..(1u32 << LOOKUP_BITS) {
             let entry = self.lookup[prefix as usize];
             let length = u32::from(entry >> 8);
             let symbol = u32::from(entry & 0xFF);
-            let (run, size) = (symbol >> 4, symbol & 15);
-            if length == 0 || size == 0 || length + size > LOOKUP_BITS {
+            let (run, size) = if ac { (symbol >> 4, symbol & 15) } else { (0, symbol) };
+            if length == 0 || (ac && size == 0) || length + size > LOOKUP_BITS {
                 continue;
             }
             let raw = (prefix >> (LOOKUP_BITS - length - size)) & ((1 << size) - 1);
             let value = extend(raw, size);
-            self.fast_ac[prefix as usize] = (value << 16) | (run << 4) as i32 | (length + size) as i32;
+            self.fast[prefix as usize] = (value << 16) | (run << 4) as i32 | (length + size) as i32;
         }
     }
 
@@ -316,15 +334,16 @@ impl HuffmanTable {
     #[cold]
     #[inline(never)]
     fn decode_long(&self, bits: u32) -> Result<(u32, u8), EntropyError> {
-        let bits = bits as i32;
-        for length in LOOKUP_BITS + 1..=16 {
-            let code = bits >> (16 - length);
-            if code <= self.max_code[length as usize] {
-                let index = (code + self.offset[length as usize]) as usize;
-                return self.symbols.get(index).map(|&symbol| (length, symbol)).ok_or(EntropyError::BadCode);
-            }
+        let table = usize::from(self.long_index[(bits >> LONG_BITS) as usize & ((1 << LOOKUP_BITS) - 1)]);
+        let entry = self
+            .long
+            .get((table << LONG_BITS) + (bits as usize & ((1 << LONG_BITS) - 1)))
+            .copied()
+            .unwrap_or(0);
+        match u32::from(entry >> 8) {
+            0 => Err(EntropyError::BadCode),
+            length => Ok((length, entry as u8)),
         }
-        Err(EntropyError::BadCode)
     }
 }
 

@@ -582,12 +582,19 @@ impl<'a> Decoder<'a> {
             return Err(EntropyError::BadCode);
         };
         reader.ensure32();
-        let size = dc_table.decode(reader)?;
-        if size > 15 {
-            return Err(EntropyError::BadCode);
-        }
-        let size = u32::from(size);
-        *prediction = prediction.wrapping_add(extend(reader.bits(size), size));
+        let fast = dc_table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
+        let difference = if fast != 0 {
+            reader.consume((fast & 15) as u32);
+            fast >> 16
+        } else {
+            let size = dc_table.decode(reader)?;
+            if size > 15 {
+                return Err(EntropyError::BadCode);
+            }
+            let size = u32::from(size);
+            extend(reader.bits(size), size)
+        };
+        *prediction = prediction.wrapping_add(difference);
         let dc_value = *prediction as i16;
         let quant = self.quant[component.quant_table].as_ref().ok_or(EntropyError::BadCode)?;
         let plane = &mut self.planes[index];
@@ -681,7 +688,7 @@ fn decode_ac(
     let mut k = 1usize;
     while k <= last {
         reader.ensure32();
-        let fast = table.fast_ac[reader.peek(entropy::LOOKUP_BITS) as usize];
+        let fast = table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
         if fast != 0 {
             reader.consume((fast & 15) as u32);
             k += ((fast >> 4) & 15) as usize;
@@ -754,7 +761,7 @@ fn ac_first(
     let mut k = scan.start;
     while k <= scan.end {
         reader.ensure32();
-        let fast = table.fast_ac[reader.peek(entropy::LOOKUP_BITS) as usize];
+        let fast = table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
         let value = if fast != 0 {
             reader.consume((fast & 15) as u32);
             k += ((fast >> 4) & 15) as usize;

@@ -249,7 +249,7 @@ fn the_photo_corpus_decodes_like_libjpeg_turbo() {
     // unoptimised test build, on the first two files of each set.
     let Ok(corpus) = std::env::var("PIXELMILL_CORPUS") else { return };
     let mut worst = f64::INFINITY;
-    for set in ["jpeg-2560", "jpeg-2560-progressive", "jpeg-5120", "jpeg-5120-progressive"] {
+    for set in ["jpeg-2560", "jpeg-2560-progressive", "jpeg-5120", "jpeg-5120-progressive", "jpeg-2560-original"] {
         let mut files: Vec<_> =
             std::fs::read_dir(format!("{corpus}/{set}")).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
