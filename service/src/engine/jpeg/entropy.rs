@@ -335,11 +335,8 @@ impl HuffmanTable {
     #[inline(never)]
     fn decode_long(&self, bits: u32) -> Result<(u32, u8), EntropyError> {
         let table = usize::from(self.long_index[(bits >> LONG_BITS) as usize & ((1 << LOOKUP_BITS) - 1)]);
-        let entry = self
-            .long
-            .get((table << LONG_BITS) + (bits as usize & ((1 << LONG_BITS) - 1)))
-            .copied()
-            .unwrap_or(0);
+        let entry =
+            self.long.get((table << LONG_BITS) + (bits as usize & ((1 << LONG_BITS) - 1))).copied().unwrap_or(0);
         match u32::from(entry >> 8) {
             0 => Err(EntropyError::BadCode),
             length => Ok((length, entry as u8)),

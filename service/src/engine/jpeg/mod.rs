@@ -176,7 +176,6 @@ struct Decoder<'a> {
     frame: Option<Frame>,
     planes: Vec<Plane>,
     coefficients: Option<Coefficients>,
-    eob_run: u32,
 }
 
 /// Decodes at 1/`shrink`; the caller has checked [`supports`] and the limits. Returns RGB or
@@ -217,7 +216,6 @@ impl<'a> Decoder<'a> {
             frame: None,
             planes: Vec::new(),
             coefficients: None,
-            eob_run: 0,
         }
     }
 
@@ -481,10 +479,12 @@ impl<'a> Decoder<'a> {
 
         // The blocks of the scan, MCU by MCU: interleaved scans cover whole MCUs, a scan of one
         // component covers only that component's coded blocks, one block an MCU.
-        let reader = if frame.progressive {
-            self.scan_blocks::<true>(frame, scan, reader)?
+        let reader = if !frame.progressive {
+            self.baseline_scan(frame, scan, reader)?
+        } else if scan.start > 0 {
+            self.ac_scan(frame, scan, reader)?
         } else {
-            self.scan_blocks::<false>(frame, scan, reader)?
+            self.dc_scan(frame, scan, reader)?
         };
         if reader.overran() {
             return Err(entropy_error(EntropyError::Truncated));
@@ -492,14 +492,18 @@ impl<'a> Decoder<'a> {
         Ok(reader.marker_position())
     }
 
-    /// The MCU loop of one scan, one copy for each kind of frame, so that each keeps the bit
-    /// reader in registers.
-    fn scan_blocks<const PROGRESSIVE: bool>(
-        &mut self,
+    /// The blocks of a scan in MCU order: interleaved scans cover whole MCUs, `h` x `v` blocks of
+    /// each component an MCU; a scan of one component covers only that component's coded
+    /// blocks, one block an MCU. Calls `block` with the scan component's slot, the block's
+    /// position in its component, and the reader; handles restart intervals.
+    #[inline(always)]
+    fn for_each_block<'r>(
         frame: &Frame,
         scan: &Scan,
-        mut reader: BitReader<'a>,
-    ) -> Result<BitReader<'a>, EngineError> {
+        restart_interval: usize,
+        mut reader: BitReader<'r>,
+        mut block: impl FnMut(&mut BitReader<'r>, usize, usize, usize, bool) -> Result<(), EntropyError>,
+    ) -> Result<BitReader<'r>, EngineError> {
         let single = scan.components.len() == 1;
         let (mcus_x, mcus_y) = if single {
             let c = &frame.components[scan.components[0].0];
@@ -507,9 +511,6 @@ impl<'a> Decoder<'a> {
         } else {
             (frame.mcus_x, frame.mcus_y)
         };
-        let mut predictions = [0i32; 4];
-        self.eob_run = 0;
-        let mut block = [0i16; 64];
         let mut mcu = 0usize;
         for mcu_y in 0..mcus_y {
             // Data that ended early is refused at the row it ran out in, not after decoding
@@ -518,43 +519,18 @@ impl<'a> Decoder<'a> {
                 return Err(entropy_error(EntropyError::Truncated));
             }
             for mcu_x in 0..mcus_x {
-                if self.restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(self.restart_interval) {
+                let restart = restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(restart_interval);
+                if restart {
                     reader = reader.restart().map_err(entropy_error)?;
-                    predictions = [0; 4];
-                    self.eob_run = 0;
                 }
                 mcu += 1;
-                for (slot, &(c, dc, ac)) in scan.components.iter().enumerate() {
+                for (slot, &(c, _, _)) in scan.components.iter().enumerate() {
                     let component = &frame.components[c];
                     let (h, v) = if single { (1, 1) } else { (component.h, component.v) };
                     for by in 0..v {
                         for bx in 0..h {
-                            let (x, y) = (mcu_x * h + bx, mcu_y * v + by);
-                            if PROGRESSIVE {
-                                self.progressive_block(
-                                    &mut reader,
-                                    scan,
-                                    c,
-                                    x + y * component.blocks_x,
-                                    dc,
-                                    ac,
-                                    &mut predictions[slot],
-                                )
-                                .map_err(entropy_error)?;
-                            } else {
-                                self.baseline_block(
-                                    &mut reader,
-                                    component,
-                                    c,
-                                    x,
-                                    y,
-                                    dc,
-                                    ac,
-                                    &mut predictions[slot],
-                                    &mut block,
-                                )
-                                .map_err(entropy_error)?;
-                            }
+                            let first = restart && slot == 0 && by == 0 && bx == 0;
+                            block(&mut reader, slot, mcu_x * h + bx, mcu_y * v + by, first).map_err(entropy_error)?;
                         }
                     }
                 }
@@ -563,113 +539,221 @@ impl<'a> Decoder<'a> {
         Ok(reader)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn baseline_block(
+    /// A baseline scan: every block decoded straight to its plane. The tables, quantisers and
+    /// planes of the scan's components are looked up once, not for each block. The loop is
+    /// written out rather than taken from [`Self::for_each_block`]: it is the hottest of all,
+    /// and the reader must stay in registers.
+    fn baseline_scan(
         &mut self,
-        reader: &mut BitReader,
-        component: &Component,
-        index: usize,
-        x: usize,
-        y: usize,
-        dc: usize,
-        ac: usize,
-        prediction: &mut i32,
-        block: &mut [i16; 64],
-    ) -> Result<(), EntropyError> {
-        // The tables were checked by `decode_scan_of`.
-        let (Some(dc_table), Some(ac_table)) = (&self.dc_tables[dc], &self.ac_tables[ac]) else {
-            return Err(EntropyError::BadCode);
-        };
-        reader.ensure32();
-        let fast = dc_table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
-        let difference = if fast != 0 {
-            reader.consume((fast & 15) as u32);
-            fast >> 16
+        frame: &Frame,
+        scan: &Scan,
+        reader: BitReader<'a>,
+    ) -> Result<BitReader<'a>, EngineError> {
+        struct Slot<'t> {
+            dc: &'t HuffmanTable,
+            ac: &'t HuffmanTable,
+            quant: &'t [u16; 64],
+            size: usize,
+            plane: usize,
+            h: usize,
+            v: usize,
+        }
+        let mut slots = Vec::with_capacity(scan.components.len());
+        for &(c, dc, ac) in &scan.components {
+            let component = &frame.components[c];
+            let (Some(dc), Some(ac), Some(quant)) =
+                (&self.dc_tables[dc], &self.ac_tables[ac], &self.quant[component.quant_table])
+            else {
+                return Err(corrupt("a scan uses a missing table"));
+            };
+            slots.push(Slot { dc, ac, quant, size: component.size, plane: c, h: component.h, v: component.v });
+        }
+        let planes = &mut self.planes;
+        let mut predictions = [0i32; 4];
+        let mut block = [0i16; 64];
+        let single = scan.components.len() == 1;
+        let (mcus_x, mcus_y) = if single {
+            let c = &frame.components[scan.components[0].0];
+            (c.coded_x, c.coded_y)
         } else {
-            let size = dc_table.decode(reader)?;
-            if size > 15 {
-                return Err(EntropyError::BadCode);
-            }
-            let size = u32::from(size);
-            extend(reader.bits(size), size)
+            (frame.mcus_x, frame.mcus_y)
         };
-        *prediction = prediction.wrapping_add(difference);
-        let dc_value = *prediction as i16;
-        let quant = self.quant[component.quant_table].as_ref().ok_or(EntropyError::BadCode)?;
-        let plane = &mut self.planes[index];
-        let stride = plane.stride;
-        let size = component.size;
-        let offset = y * size * stride + x * size;
-        if size == 1 {
-            skip_ac(reader, ac_table, 1)?;
-            plane.data[offset] = idct::idct_1x1(dc_value, quant[0]);
-            return Ok(());
+        let mut reader = reader;
+        let mut mcu = 0usize;
+        for mcu_y in 0..mcus_y {
+            // Data that ended early is refused at the row it ran out in.
+            if reader.overran() {
+                return Err(entropy_error(EntropyError::Truncated));
+            }
+            for mcu_x in 0..mcus_x {
+                if self.restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(self.restart_interval) {
+                    reader = reader.restart().map_err(entropy_error)?;
+                    predictions = [0; 4];
+                }
+                mcu += 1;
+                for (slot, prediction) in slots.iter().zip(&mut predictions) {
+                    let plane = &mut planes[slot.plane];
+                    let (h, v) = if single { (1, 1) } else { (slot.h, slot.v) };
+                    for by in 0..v {
+                        for bx in 0..h {
+                            let (x, y) = (mcu_x * h + bx, mcu_y * v + by);
+                            let offset = y * slot.size * plane.stride + x * slot.size;
+                            baseline_block(
+                                &mut reader,
+                                slot.dc,
+                                slot.ac,
+                                slot.quant,
+                                slot.size,
+                                &mut plane.data,
+                                offset,
+                                plane.stride,
+                                prediction,
+                                &mut block,
+                            )
+                            .map_err(entropy_error)?;
+                        }
+                    }
+                }
+            }
         }
-        // Only the frequencies the transform reads need clearing: others are never read.
-        match size {
-            2 => (block[1], block[8], block[9]) = (0, 0, 0),
-            4 => (0..4).for_each(|v| block[v * 8..v * 8 + 4].fill(0)),
-            _ => *block = [0; 64],
-        }
-        block[0] = dc_value;
-        let k = decode_ac(reader, ac_table, block, LAST_READ[size.trailing_zeros() as usize])?;
-        if k < 64 {
-            skip_ac(reader, ac_table, k)?;
-        }
-        idct::idct_scaled(block, quant, size, &mut plane.data[offset..], stride);
-        Ok(())
+        Ok(reader)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn progressive_block(
-        &mut self,
-        reader: &mut BitReader,
-        scan: &Scan,
-        component: usize,
-        index: usize,
-        dc: usize,
-        ac: usize,
-        prediction: &mut i32,
-    ) -> Result<(), EntropyError> {
-        let (values, mask) = match self.coefficients.as_mut() {
-            Some(Coefficients::Dc(store)) => (store[component].get_mut(index..=index), None),
-            Some(Coefficients::Low { kept, values, masks }) => {
-                let kept = kept[component];
-                (values[component].get_mut(index * kept..(index + 1) * kept), masks[component].get_mut(index))
+    /// A progressive DC scan, first pass or refinement: one value a block.
+    fn dc_scan(&mut self, frame: &Frame, scan: &Scan, reader: BitReader<'a>) -> Result<BitReader<'a>, EngineError> {
+        let mut stores = Vec::with_capacity(scan.components.len());
+        let (dc_tables, coefficients) = (&self.dc_tables, &mut self.coefficients);
+        let (values, kept): (&mut Vec<Vec<i16>>, Option<&Vec<usize>>) = match coefficients {
+            Some(Coefficients::Dc(store)) => (store, None),
+            Some(Coefficients::Low { kept, values, .. }) => (values, Some(kept)),
+            None => return Err(corrupt("coefficients")),
+        };
+        let mut by_component: Vec<Option<&mut Vec<i16>>> = values.iter_mut().map(Some).collect();
+        for &(c, dc, _) in &scan.components {
+            let table = dc_tables[dc].as_ref();
+            let per_block = kept.map_or(1, |kept| kept[c]);
+            let store =
+                by_component.get_mut(c).and_then(Option::take).ok_or_else(|| corrupt("a component twice in a scan"))?;
+            stores.push((table, per_block, store, frame.components[c].blocks_x));
+        }
+        let mut predictions = [0i32; 4];
+        let first = scan.high == 0;
+        Self::for_each_block(frame, scan, self.restart_interval, reader, |reader, slot, x, y, restart| {
+            if restart {
+                predictions = [0; 4];
             }
-            None => return Err(EntropyError::BadCode),
-        };
-        let Some(values) = values else {
-            return Err(EntropyError::BadCode);
-        };
-        reader.ensure32();
-        if scan.start == 0 {
-            if scan.high == 0 {
-                let table = self.dc_tables[dc].as_ref().ok_or(EntropyError::BadCode)?;
+            let (table, per_block, store, blocks_x) = &mut stores[slot];
+            let value = store.get_mut((x + y * *blocks_x) * *per_block).ok_or(EntropyError::BadCode)?;
+            reader.ensure32();
+            if first {
+                let table = table.ok_or(EntropyError::BadCode)?;
                 let size = table.decode(reader)?;
                 if size > 15 {
                     return Err(EntropyError::BadCode);
                 }
                 let size = u32::from(size);
-                *prediction = prediction.wrapping_add(extend(reader.bits(size), size));
-                values[0] = prediction.wrapping_shl(scan.low) as i16;
+                predictions[slot] = predictions[slot].wrapping_add(extend(reader.bits(size), size));
+                *value = predictions[slot].wrapping_shl(scan.low) as i16;
             } else if reader.bit() == 1 {
-                values[0] |= 1 << scan.low;
+                *value |= 1 << scan.low;
             }
-            return Ok(());
-        }
-        let table = self.ac_tables[ac].as_ref().ok_or(EntropyError::BadCode)?;
-        let Some(mask) = mask else {
-            return Err(EntropyError::BadCode);
-        };
-        if scan.high == 0 {
-            ac_first(reader, table, values, mask, scan, &mut self.eob_run)
-        } else {
-            ac_refine(reader, table, values, mask, scan, &mut self.eob_run)
-        }
+            Ok(())
+        })
     }
+
+    /// A progressive AC scan: one component (the scan header was checked), its coded blocks in
+    /// raster order, each an MCU. Its own loop, with the component's store and table looked up
+    /// once, as most of a progressive file's blocks are read here, several times each.
+    fn ac_scan(&mut self, frame: &Frame, scan: &Scan, mut reader: BitReader<'a>) -> Result<BitReader<'a>, EngineError> {
+        let (c, _, ac) = scan.components[0];
+        let component = &frame.components[c];
+        let table = self.ac_tables[ac].as_ref().ok_or_else(|| corrupt("a scan uses a missing Huffman table"))?;
+        let Some(Coefficients::Low { kept, values, masks }) = self.coefficients.as_mut() else {
+            return Err(corrupt("coefficients"));
+        };
+        let (kept, values, masks) = (kept[c], &mut values[c], &mut masks[c]);
+        let mut eob_run = 0u32;
+        let mut mcu = 0usize;
+        for y in 0..component.coded_y {
+            if reader.overran() {
+                return Err(entropy_error(EntropyError::Truncated));
+            }
+            for x in 0..component.coded_x {
+                if self.restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(self.restart_interval) {
+                    reader = reader.restart().map_err(entropy_error)?;
+                    eob_run = 0;
+                }
+                mcu += 1;
+                let index = x + y * component.blocks_x;
+                let (Some(values), Some(mask)) =
+                    (values.get_mut(index * kept..(index + 1) * kept), masks.get_mut(index))
+                else {
+                    return Err(corrupt("coefficients"));
+                };
+                reader.ensure32();
+                if scan.high == 0 {
+                    ac_first(&mut reader, table, values, mask, scan, &mut eob_run)
+                } else {
+                    ac_refine(&mut reader, table, values, mask, scan, &mut eob_run)
+                }
+                .map_err(entropy_error)?;
+            }
+        }
+        Ok(reader)
+    }
+}
+
+/// One block of a baseline scan: its DC difference, its AC coefficients up to what the
+/// transform to `size` reads (the rest walked over), transformed into `data` at `offset`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn baseline_block(
+    reader: &mut BitReader,
+    dc_table: &HuffmanTable,
+    ac_table: &HuffmanTable,
+    quant: &[u16; 64],
+    size: usize,
+    data: &mut [u8],
+    offset: usize,
+    stride: usize,
+    prediction: &mut i32,
+    block: &mut [i16; 64],
+) -> Result<(), EntropyError> {
+    reader.ensure32();
+    let fast = dc_table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
+    let difference = if fast != 0 {
+        reader.consume((fast & 15) as u32);
+        fast >> 16
+    } else {
+        let size = dc_table.decode(reader)?;
+        if size > 15 {
+            return Err(EntropyError::BadCode);
+        }
+        let size = u32::from(size);
+        extend(reader.bits(size), size)
+    };
+    *prediction = prediction.wrapping_add(difference);
+    let dc_value = *prediction as i16;
+    if size == 1 {
+        skip_ac(reader, ac_table, 1)?;
+        if let Some(pixel) = data.get_mut(offset) {
+            *pixel = idct::idct_1x1(dc_value, quant[0]);
+        }
+        return Ok(());
+    }
+    // Only the frequencies the transform reads need clearing: others are never read.
+    match size {
+        2 => (block[1], block[8], block[9]) = (0, 0, 0),
+        4 => (0..4).for_each(|v| block[v * 8..v * 8 + 4].fill(0)),
+        _ => *block = [0; 64],
+    }
+    block[0] = dc_value;
+    let k = decode_ac(reader, ac_table, block, LAST_READ[size.trailing_zeros() as usize])?;
+    if k < 64 {
+        skip_ac(reader, ac_table, k)?;
+    }
+    idct::idct_scaled(block, quant, size, &mut data[offset..], stride);
+    Ok(())
 }
 
 /// The last zigzag index a transform to `size` x `size` reads, by log2(size): it reads the
@@ -814,16 +898,25 @@ fn ac_refine(
     if *eob_run == 0 {
         while k <= scan.end {
             reader.ensure32();
-            let symbol = table.decode(reader)?;
-            let (run, size) = (symbol >> 4, symbol & 15);
-            let mut value = 0i16;
-            if size != 0 {
-                // A newly nonzero coefficient is one bit: its sign.
-                value = if reader.bit() == 1 { plus } else { minus };
-            } else if run != 15 {
-                *eob_run = (1 << run) + reader.bits(u32::from(run));
-                break;
-            }
+            // A newly nonzero coefficient is one bit, its sign, which the fast entry holds as a
+            // value of 1 or -1 (a size of 1; a corrupt larger size takes the slow way, which
+            // reads one bit as libjpeg-turbo does).
+            let fast = table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
+            let (run, value) = if fast != 0 && (fast >> 16).abs() == 1 {
+                reader.consume((fast & 15) as u32);
+                (((fast >> 4) & 15) as u8, if fast >> 16 > 0 { plus } else { minus })
+            } else {
+                let symbol = table.decode(reader)?;
+                let (run, size) = (symbol >> 4, symbol & 15);
+                if size != 0 {
+                    (run, if reader.bit() == 1 { plus } else { minus })
+                } else if run == 15 {
+                    (run, 0)
+                } else {
+                    *eob_run = (1 << run) + reader.bits(u32::from(run));
+                    break;
+                }
+            };
             // Pass `run` zero coefficients, refining the nonzero ones on the way: the position
             // reached is the zero after them (or past the band).
             let from = u64::MAX << k;
@@ -856,6 +949,10 @@ fn ac_refine(
 /// their bit `plus` (away from zero), the others' bits are read past.
 #[inline(always)]
 fn refine(reader: &mut BitReader, values: &mut [i16], nonzero: u64, kept: u64, plus: i16) {
+    // Most runs pass no nonzero coefficient.
+    if nonzero == 0 {
+        return;
+    }
     let mut low = nonzero & kept;
     while low != 0 {
         let n = low.count_ones().min(16);
