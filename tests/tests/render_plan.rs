@@ -320,3 +320,24 @@ fn known_joint_cases() {
     let (result, _) = measured_render(&one, &spec);
     assert_eq!(result.map(|r| (r.width, r.height)).unwrap(), (16_384, 1));
 }
+
+#[test]
+fn a_fifteen_megapixel_photo_renders_at_full_size_within_the_default_budget() {
+    let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A 5120x2880 camera-sized JPEG re-encoded at full size: the plan once counted the JPEG
+    // encoder's output buffer twice at its worst case and refused this under the default
+    // budget, at any quality.
+    let photo = pixelmill_tests::images::jpeg(&pixelmill_tests::images::pattern(5120, 2880));
+    let defaults = Limits::default();
+    for query in ["fmt=jpeg", "fmt=jpeg&q=95"] {
+        let spec = Spec::parse(query, &Presets::default()).unwrap();
+        let plan = plan::plan(&decode::probe(&photo, &defaults).unwrap(), &spec, &defaults).unwrap();
+        assert!(plan.peak_bytes <= defaults.max_render_bytes, "`{query}`: planned {}", plan.peak_bytes);
+        let baseline = CURRENT.load(Ordering::SeqCst);
+        PEAK.store(baseline, Ordering::SeqCst);
+        let result = engine::render(&photo, &spec, &defaults);
+        let peak = (PEAK.load(Ordering::SeqCst).saturating_sub(baseline)) as u64;
+        assert_eq!(result.map(|r| (r.width, r.height)).unwrap(), (5120, 2880), "`{query}`");
+        assert!(peak <= plan.peak_bytes, "`{query}`: allocated {peak}, planned {}", plan.peak_bytes);
+    }
+}

@@ -44,7 +44,7 @@ fn encode_jpeg(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
     let (pixels, format, subsamp) = match image {
         DynamicImage::ImageLuma8(buf) => (buf.as_raw().as_slice(), PixelFormat::GRAY, Subsamp::Gray),
         DynamicImage::ImageRgb8(buf) => {
-            let subsamp = if options.quality >= 90 { Subsamp::None } else { Subsamp::Sub2x2 };
+            let subsamp = if jpeg_subsampled(options.quality) { Subsamp::Sub2x2 } else { Subsamp::None };
             (buf.as_raw().as_slice(), PixelFormat::RGB, subsamp)
         }
         other => return encode_jpeg(&DynamicImage::ImageRgb8(other.to_rgb8()), options),
@@ -56,7 +56,19 @@ fn encode_jpeg(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
     compressor.set_progressive(options.progressive).map_err(|e| fail(e.to_string()))?;
     let (width, height) = (image.width() as usize, image.height() as usize);
     let input = turbojpeg::Image { pixels, width, pitch: width * format.size(), height, format };
-    compressor.compress_to_vec(input).map_err(|e| fail(e.to_string()))
+    // Into one buffer of libjpeg-turbo's worst-case size, which it then never grows: its own
+    // buffer would double as it fills and be copied out at the end, up to three times the
+    // output at once. Pages of the zeroed allocation that are not written are not touched.
+    let mut output = vec![0u8; compressor.buf_len(width, height).map_err(|e| fail(e.to_string()))?];
+    let written = compressor.compress_to_slice(input, &mut output).map_err(|e| fail(e.to_string()))?;
+    output.truncate(written);
+    output.shrink_to_fit();
+    Ok(output)
+}
+
+/// Whether a JPEG of this quality has its chroma subsampled 4:2:0 (below 90) or kept whole.
+pub fn jpeg_subsampled(quality: u8) -> bool {
+    quality < 90
 }
 
 /// The most bytes a PNG of `width` x `height` pixels of `channels` bytes can take: each row's

@@ -130,9 +130,12 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
     );
     let (rw, rh) = (u64::from(geometry.resized.0), u64::from(geometry.resized.1));
     let alpha = channels.is_multiple_of(2);
+    // Plus a few small allocations of the resizer's own (74 bytes over a plan that had none
+    // was found on an enlargement of 1000x1000 to 1024x1024).
     let resampler = (rw * region.1).max(region.0 * rh) * channels
         + if alpha { region.0 * region.1 * channels } else { 0 }
-        + (region.0.max(rw) + region.1.max(rh)) * 96;
+        + (region.0.max(rw) + region.1.max(rh)) * 96
+        + (16 << 10);
     costs.stage("resize", size * channels + rw * rh * channels + resampler);
     size = rw * rh;
 
@@ -183,7 +186,7 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
         costs.stage("flatten", size * channels + size * widened + size * flat_channels);
         channels = flat_channels;
     }
-    costs.stage("encode", size * channels + encode_bytes(format, output, channels, spec.lossless));
+    costs.stage("encode", size * channels + encode_bytes(format, output, channels, spec));
 
     let decode_work = pixels((probe.width, probe.height))
         * match &probe.layout {
@@ -284,18 +287,27 @@ fn decode_bytes(probe: &Probe, shrink: u32, decoded: (u32, u32), channels: u64) 
 }
 
 /// What an encoder holds besides its input: conversions, its own working memory and the output.
-fn encode_bytes(format: OutputFormat, (width, height): (u32, u32), channels: u64, lossless: bool) -> u64 {
+fn encode_bytes(format: OutputFormat, (width, height): (u32, u32), channels: u64, spec: &Spec) -> u64 {
     let size = pixels((width, height));
+    let lossless = spec.lossless;
     // Compressed output is bounded by the raw pixels plus headers for every format here; a
     // buffer that grows by doubling may hold twice what it has written, and three times that
     // while it moves.
     let output = 3 * (size * channels.max(3) + (64 << 10));
     match format {
         OutputFormat::Jpeg => {
-            // Optimised Huffman tables need every coefficient of the image (up to 6 bytes a
-            // pixel at 4:4:4), and libjpeg-turbo writes into a worst-case buffer first.
+            // Optimised Huffman tables (and progressive scans) need every coefficient of the
+            // image, two bytes each: 2 bytes a pixel for gray, 3 for colour at 4:2:0, 6 at
+            // 4:4:4, over whole MCUs. The output buffer is libjpeg-turbo's worst-case size
+            // (`tj3JPEGBufSize`), as many bytes a pixel plus 2048, allocated once.
             let converted = if channels == 1 || channels == 3 { 0 } else { size * 3 };
-            converted + size * 6 + 2 * (size * 6 + 2048)
+            let per_pixel = match channels {
+                1 => 2,
+                _ if encode::jpeg_subsampled(spec.quality) => 3,
+                _ => 6,
+            };
+            let padded = u64::from(width).next_multiple_of(16) * u64::from(height).next_multiple_of(16);
+            converted + 2 * (padded * per_pixel) + 2048
         }
         // Reserved whole up front (see `png_output_bound`), with the deflate state and rows.
         OutputFormat::Png => {
