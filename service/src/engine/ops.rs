@@ -14,6 +14,11 @@ thread_local! {
     static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
 }
 
+/// The most scratch memory a worker's resizer keeps after a resize (a thumbnail's worth). A
+/// larger resize frees its scratch when done: kept, it would stay with the worker past the
+/// render that planned it, and each worker would come to hold the largest it ever resized.
+pub const RETAINED_RESIZER_BYTES: usize = 1 << 20;
+
 /// A rectangle with fractional edges, in pixels of the image being resized.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Region {
@@ -49,7 +54,13 @@ pub fn resize(image: &DynamicImage, region: Region, size: (u32, u32)) -> Result<
     // in use further up its own stack, and that render takes a fresh one.
     RESIZER
         .with(|resizer| match resizer.try_borrow_mut() {
-            Ok(mut resizer) => resizer.resize(image, &mut resized, &options),
+            Ok(mut resizer) => {
+                let result = resizer.resize(image, &mut resized, &options);
+                if resizer.size_of_internal_buffers() > RETAINED_RESIZER_BYTES {
+                    resizer.reset_internal_buffers();
+                }
+                result
+            }
             Err(_) => Resizer::new().resize(image, &mut resized, &options),
         })
         .map_err(|e| EngineError::Internal(format!("resize: {e}")))?;

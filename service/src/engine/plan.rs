@@ -15,11 +15,13 @@ use crate::engine::decode::{self, Layout, Probe};
 use crate::engine::encode;
 use crate::engine::error::EngineError;
 use crate::engine::geometry::{self, Finish};
+use crate::engine::ops;
 use crate::engine::spec::{Color, CropRect, Gravity, OutputFormat, Rotation, Spec};
 use crate::engine::{Limits, oriented_size, swaps_axes};
 
-/// Room for what does not grow with the image: codec state, tables, row buffers.
-const FIXED_BYTES: u64 = 2 << 20;
+/// Room for what does not grow with the image: codec state, tables, row buffers, and the
+/// resizer's scratch that a worker keeps between renders (`ops::RETAINED_RESIZER_BYTES`).
+const FIXED_BYTES: u64 = (2 << 20) + ops::RETAINED_RESIZER_BYTES as u64;
 
 /// Everything a render will do, sized. Made by [`plan`]; [`crate::engine::render`] follows it.
 #[derive(Debug, Clone, PartialEq)]
