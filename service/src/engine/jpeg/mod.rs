@@ -505,12 +505,7 @@ impl<'a> Decoder<'a> {
         mut block: impl FnMut(&mut BitReader<'r>, usize, usize, usize, bool) -> Result<(), EntropyError>,
     ) -> Result<BitReader<'r>, EngineError> {
         let single = scan.components.len() == 1;
-        let (mcus_x, mcus_y) = if single {
-            let c = &frame.components[scan.components[0].0];
-            (c.coded_x, c.coded_y)
-        } else {
-            (frame.mcus_x, frame.mcus_y)
-        };
+        let (mcus_x, mcus_y) = mcu_grid(frame, scan);
         let mut mcu = 0usize;
         for mcu_y in 0..mcus_y {
             // Data that ended early is refused at the row it ran out in, not after decoding
@@ -572,12 +567,7 @@ impl<'a> Decoder<'a> {
         let mut predictions = [0i32; 4];
         let mut block = [0i16; 64];
         let single = scan.components.len() == 1;
-        let (mcus_x, mcus_y) = if single {
-            let c = &frame.components[scan.components[0].0];
-            (c.coded_x, c.coded_y)
-        } else {
-            (frame.mcus_x, frame.mcus_y)
-        };
+        let (mcus_x, mcus_y) = mcu_grid(frame, scan);
         let mut reader = reader;
         let mut mcu = 0usize;
         for mcu_y in 0..mcus_y {
@@ -700,6 +690,15 @@ impl<'a> Decoder<'a> {
             }
         }
         Ok(reader)
+    }
+}
+
+/// The MCUs of a scan across and down: the frame's for an interleaved scan, the component's
+/// coded blocks for a scan of one component (each block an MCU).
+fn mcu_grid(frame: &Frame, scan: &Scan) -> (usize, usize) {
+    match scan.components.as_slice() {
+        [(c, _, _)] => (frame.components[*c].coded_x, frame.components[*c].coded_y),
+        _ => (frame.mcus_x, frame.mcus_y),
     }
 }
 
