@@ -271,17 +271,8 @@ impl HuffmanTable {
             let (mut used, mut advance, mut end_of_block) = (0u32, 0u32, false);
             loop {
                 let left = SKIP_BITS - used;
-                // The next LOOKUP_BITS bits of the window, zero-padded past its end: a code no
-                // longer than what is left is read right whatever the padding (codes are
-                // prefix-free).
-                let next = if left >= LOOKUP_BITS {
-                    (window >> (left - LOOKUP_BITS)) & ((1 << LOOKUP_BITS) - 1)
-                } else {
-                    (window << (LOOKUP_BITS - left)) & ((1 << LOOKUP_BITS) - 1)
-                };
-                let entry = self.lookup[next as usize];
-                let length = u32::from(entry >> 8);
-                let (run, size) = (u32::from((entry & 0xFF) >> 4), u32::from(entry & 15));
+                let (length, symbol) = self.code_in(window, used);
+                let (run, size) = (symbol >> 4, symbol & 15);
                 if length == 0 || length > left {
                     break;
                 }
@@ -299,6 +290,24 @@ impl HuffmanTable {
             }
             self.skip[window as usize] = (used | advance << 5 | u32::from(end_of_block) << 13) as u16;
         }
+    }
+
+    /// The code at bit `at` of a [`SKIP_BITS`]-bit window: its length and symbol, or a length of
+    /// 0 if it runs past the window. The bits past the window's end are read as zeros: a code no
+    /// longer than what is left is read right whatever they are (codes are prefix-free).
+    fn code_in(&self, window: u32, at: u32) -> (u32, u32) {
+        let left = SKIP_BITS.saturating_sub(at);
+        if left == 0 {
+            return (0, 0);
+        }
+        let next16 = (window << (16 - left)) & 0xFFFF;
+        let entry = self.lookup[(next16 >> (16 - LOOKUP_BITS)) as usize];
+        let (length, symbol) = if entry >> 8 != 0 {
+            (u32::from(entry >> 8), u32::from(entry & 0xFF))
+        } else {
+            self.decode_long(next16).map(|(length, symbol)| (length, u32::from(symbol))).unwrap_or((0, 0))
+        };
+        if length > left { (0, 0) } else { (length, symbol) }
     }
 
     fn build_fast(&mut self, ac: bool) {
