@@ -10,8 +10,14 @@ use pixelmill::engine::ops::{self, Region};
 use pixelmill::engine::{self, Limits, OutputFormat, Presets, Spec, decode};
 
 /// Decoding alone, measured without the pixel limit.
-const UNLIMITED: Limits =
-    Limits { max_input_pixels: u64::MAX, max_output_pixels: u64::MAX, max_render_bytes: u64::MAX, max_jpeg_scans: 100 };
+const UNLIMITED: Limits = Limits {
+    max_input_pixels: u64::MAX,
+    max_output_pixels: u64::MAX,
+    max_render_bytes: u64::MAX,
+    max_jpeg_scans: 100,
+    max_animation_frames: u32::MAX,
+    max_animation_pixels: u64::MAX,
+};
 
 fn corpus_file(set: &str) -> Vec<u8> {
     let root = std::env::var_os("PIXELMILL_CORPUS")

@@ -13,8 +13,14 @@ fuzz_target!(|data: &[u8]| {
     let bytes = &data[(split + 1).min(data.len())..];
     let Ok(spec) = Spec::parse(query, &Presets::default()) else { return };
     // Small limits keep each run fast; the plan must refuse what would go past them.
-    let limits =
-        Limits { max_input_pixels: 4_000_000, max_output_pixels: 4_000_000, max_render_bytes: 64 << 20, max_jpeg_scans: 100 };
+    let limits = Limits {
+        max_input_pixels: 4_000_000,
+        max_output_pixels: 4_000_000,
+        max_render_bytes: 64 << 20,
+        max_jpeg_scans: 100,
+        max_animation_frames: 100,
+        max_animation_pixels: 16_000_000,
+    };
     if let Err(EngineError::Internal(cause)) = engine::render(bytes, &spec, &limits) {
         panic!("render {query}: internal error {cause}");
     }

@@ -256,6 +256,12 @@ struct RenderCommand {
     /// The most scans a JPEG may have.
     #[arg(long, env = "PIXELMILL_MAX_JPEG_SCANS", default_value_t = Limits::default().max_jpeg_scans)]
     max_jpeg_scans: u32,
+    /// The most frames an animation may have.
+    #[arg(long, env = "PIXELMILL_MAX_ANIMATION_FRAMES", default_value_t = Limits::default().max_animation_frames)]
+    max_animation_frames: u32,
+    /// The most pixels an animated render may decode (frames times the canvas).
+    #[arg(long, env = "PIXELMILL_MAX_ANIMATION_PIXELS", default_value_t = Limits::default().max_animation_pixels)]
+    max_animation_pixels: u64,
 }
 
 struct FileReport {
@@ -286,6 +292,8 @@ impl RenderCommand {
             max_output_pixels: self.max_output_pixels,
             max_render_bytes: self.max_render_bytes,
             max_jpeg_scans: self.max_jpeg_scans,
+            max_animation_frames: self.max_animation_frames,
+            max_animation_pixels: self.max_animation_pixels,
         };
         let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("render-{i}"));
         if let Some(threads) = self.threads {

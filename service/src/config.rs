@@ -70,6 +70,12 @@ pub struct LimitsConfig {
     /// The most scans a JPEG may have (a progressive file of many scans costs a pass over the
     /// image for each). `PIXELMILL_MAX_JPEG_SCANS`.
     pub max_jpeg_scans: u32,
+    /// The most frames an animated GIF or WebP may have, counted before decoding.
+    /// `PIXELMILL_MAX_ANIMATION_FRAMES`.
+    pub max_animation_frames: u32,
+    /// The most pixels an animated render may decode, frames times the canvas.
+    /// `PIXELMILL_MAX_ANIMATION_PIXELS`.
+    pub max_animation_pixels: u64,
     /// Renders running at once (0 = one per core). `PIXELMILL_MAX_RENDERS_IN_FLIGHT`.
     pub max_renders_in_flight: usize,
     /// Renders allowed to wait for a slot before the service answers 503. `PIXELMILL_RENDER_QUEUE`.
@@ -115,6 +121,8 @@ impl Default for LimitsConfig {
             max_output_pixels: engine.max_output_pixels,
             max_render_bytes: engine.max_render_bytes,
             max_jpeg_scans: engine.max_jpeg_scans,
+            max_animation_frames: engine.max_animation_frames,
+            max_animation_pixels: engine.max_animation_pixels,
             max_renders_in_flight: 0,
             render_queue: 32,
             render_timeout_seconds: 30,
@@ -198,6 +206,8 @@ impl Config {
                 "PIXELMILL_MAX_OUTPUT_PIXELS" => self.limits.max_output_pixels = parse(name, value)?,
                 "PIXELMILL_MAX_RENDER_BYTES" => self.limits.max_render_bytes = parse(name, value)?,
                 "PIXELMILL_MAX_JPEG_SCANS" => self.limits.max_jpeg_scans = parse(name, value)?,
+                "PIXELMILL_MAX_ANIMATION_FRAMES" => self.limits.max_animation_frames = parse(name, value)?,
+                "PIXELMILL_MAX_ANIMATION_PIXELS" => self.limits.max_animation_pixels = parse(name, value)?,
                 "PIXELMILL_MAX_RENDERS_IN_FLIGHT" => self.limits.max_renders_in_flight = parse(name, value)?,
                 "PIXELMILL_RENDER_QUEUE" => self.limits.render_queue = parse(name, value)?,
                 "PIXELMILL_RENDER_TIMEOUT_SECONDS" => self.limits.render_timeout_seconds = parse(name, value)?,
@@ -231,6 +241,8 @@ impl Config {
             || self.limits.max_output_pixels == 0
             || self.limits.max_render_bytes == 0
             || self.limits.max_jpeg_scans == 0
+            || self.limits.max_animation_frames == 0
+            || self.limits.max_animation_pixels == 0
         {
             return Err(ConfigError::Invalid("limits must be greater than zero".to_owned()));
         }
@@ -257,6 +269,8 @@ impl Config {
             max_output_pixels: self.limits.max_output_pixels,
             max_render_bytes: self.limits.max_render_bytes,
             max_jpeg_scans: self.limits.max_jpeg_scans,
+            max_animation_frames: self.limits.max_animation_frames,
+            max_animation_pixels: self.limits.max_animation_pixels,
         }
     }
 

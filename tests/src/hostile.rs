@@ -220,6 +220,8 @@ pub fn corpus() -> Vec<Sample> {
 
     samples.extend(bombs(&good_jpeg, &good_png, &good_gif, &good_webp));
     samples.push(sample("jpeg-5000-scans", with_scans(&good_jpeg, 5000), TooMuchWork));
+    // Over the default frame cap, counted from the blocks: 1,001 one-pixel frames in 14 KB.
+    samples.push(sample("gif-1001-frames", crate::animation::many_frames(64, 64, 1001), TooMuchWork));
     samples.extend(damaged(&good_jpeg, &good_png, &good_gif, &good_webp));
     samples.extend(damaged_tables(&good_jpeg, &good_progressive));
     samples.extend(disguised(&good_jpeg, &good_png));

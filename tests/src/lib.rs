@@ -1,6 +1,7 @@
 //! Support for Pixelmill's black-box tests: the input generators and the way to the built
 //! binaries. The tests themselves are in `tests/`.
 
+pub mod animation;
 pub mod binaries;
 pub mod hostile;
 pub mod images;

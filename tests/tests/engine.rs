@@ -30,7 +30,7 @@ fn hostile_corpus_gets_typed_errors() {
             Err(EngineError::RefusedFormat(_)) => Expect::Refused,
             Err(EngineError::Corrupt { .. }) => Expect::Corrupt,
             Err(EngineError::TooManyPixels { .. }) => Expect::TooManyPixels,
-            Err(EngineError::TooManyScans { .. }) => Expect::TooMuchWork,
+            Err(EngineError::TooManyScans { .. } | EngineError::TooManyFrames { .. }) => Expect::TooMuchWork,
             Err(other) => {
                 wrong.push(format!("{}: unexpected error {other:?}", sample.name));
                 continue;

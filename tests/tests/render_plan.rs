@@ -83,6 +83,8 @@ const LIMITS: Limits = Limits {
     max_output_pixels: 4_000_000,
     max_render_bytes: 48 << 20,
     max_jpeg_scans: 100,
+    max_animation_frames: 50,
+    max_animation_pixels: 20_000_000,
 };
 
 /// How a generated source is encoded.
@@ -94,6 +96,7 @@ enum Source {
     Png16,
     PngAlpha,
     Gif,
+    GifAnimated,
     Jpeg,
     JpegProgressive,
     JpegGray,
@@ -102,13 +105,14 @@ enum Source {
     WebpAlpha,
 }
 
-const SOURCES: [Source; 12] = [
+const SOURCES: [Source; 13] = [
     Source::Png,
     Source::PngGray,
     Source::PngGrayAlpha,
     Source::Png16,
     Source::PngAlpha,
     Source::Gif,
+    Source::GifAnimated,
     Source::Jpeg,
     Source::JpegProgressive,
     Source::JpegGray,
@@ -143,6 +147,7 @@ fn source(kind: Source, width: u32, height: u32) -> Vec<u8> {
         Source::Png16 => encode(&DynamicImage::ImageRgba16(rgba.to_rgba16()), ImageFormat::Png),
         Source::PngAlpha => encode(&rgba, ImageFormat::Png),
         Source::Gif => encode(&rgba, ImageFormat::Gif),
+        Source::GifAnimated => animated_gif(&pixels(width, height)),
         Source::Jpeg => through_engine("fmt=jpeg&q=90"),
         Source::JpegProgressive => through_engine("fmt=jpeg&progressive=1"),
         Source::JpegGray => through_engine("fmt=jpeg&gray=1"),
@@ -150,6 +155,35 @@ fn source(kind: Source, width: u32, height: u32) -> Vec<u8> {
         Source::WebpLossless => through_engine("fmt=webp&lossless=1&alpha"),
         Source::WebpAlpha => through_engine("fmt=webp&alpha"),
     }
+}
+
+/// Three frames: the whole canvas, then its middle quarter disposed of to the background, then
+/// the same region disposed of by restoring what was before: every disposal the decoder
+/// composes, with frames smaller than the canvas.
+fn animated_gif(rgba: &RgbaImage) -> Vec<u8> {
+    use gif::{DisposalMethod, Encoder, Frame, Repeat};
+    let (width, height) = (rgba.width() as u16, rgba.height() as u16);
+    let (left, top) = (rgba.width() / 4, rgba.height() / 4);
+    let (w, h) = ((rgba.width() / 2).max(1), (rgba.height() / 2).max(1));
+    let region = image::imageops::crop_imm(rgba, left, top, w, h).to_image();
+    let mut out = Vec::new();
+    {
+        let mut encoder = Encoder::new(&mut out, width, height, &[]).unwrap();
+        encoder.set_repeat(Repeat::Infinite).unwrap();
+        let frames = [
+            (rgba.clone(), 0, 0, DisposalMethod::Keep),
+            (region.clone(), left, top, DisposalMethod::Background),
+            (region, left, top, DisposalMethod::Previous),
+        ];
+        for (image, left, top, dispose) in frames {
+            let (w, h) = (image.width() as u16, image.height() as u16);
+            let mut raw = image.into_raw();
+            let mut frame = Frame::from_rgba_speed(w, h, &mut raw, 30);
+            (frame.left, frame.top, frame.dispose, frame.delay) = (left as u16, top as u16, dispose, 4);
+            encoder.write_frame(&frame).unwrap();
+        }
+    }
+    out
 }
 
 /// Sizes from 1x1 to the pixel limit, square-ish, wide, tall and a single line.
@@ -187,6 +221,7 @@ fn spec_strategy() -> impl Strategy<Value = String> {
         (proptest::option::weighted(0.15, sigma), any::<bool>(), proptest::option::of(fmt)),
         (proptest::option::weighted(0.3, bg), proptest::option::weighted(0.3, dpr), any::<bool>()),
         (any::<bool>(), any::<bool>(), 1u8..=100),
+        (proptest::option::weighted(0.2, Just("0")), proptest::option::weighted(0.15, 0u32..4)),
     )
         .prop_map(
             |(
@@ -196,6 +231,7 @@ fn spec_strategy() -> impl Strategy<Value = String> {
                 (sharpen, gray, fmt),
                 (bg, dpr, enlarge),
                 (progressive, lossless, q),
+                (anim, frame),
             )| {
                 let mut pairs: Vec<String> = Vec::new();
                 let mut add = |key: &str, value: Option<String>| {
@@ -221,6 +257,8 @@ fn spec_strategy() -> impl Strategy<Value = String> {
                 add("progressive", progressive.then(|| "1".to_owned()));
                 add("lossless", lossless.then(|| "1".to_owned()));
                 add("q", Some(q.to_string()));
+                add("anim", anim.map(str::to_owned));
+                add("frame", frame.map(|f| f.to_string()));
                 pairs.join("&")
             },
         )

@@ -30,7 +30,20 @@ pub struct Probe {
     pub metadata: Metadata,
     /// How the decoder will lay the pixels out, and what it holds while it decodes.
     pub layout: Layout,
+    /// Frames and plays of an animated GIF or WebP, read from its blocks; `None` for a still.
+    pub animation: Option<Animation>,
     jpeg_colorspace: Option<Colorspace>,
+}
+
+/// An animation as its container describes it, read without decoding a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Animation {
+    /// Frames in the file (at least 1).
+    pub frames: u32,
+    /// How many times it plays: 0 is forever. A GIF without a loop extension plays once; its
+    /// NETSCAPE2.0 loop count `n` (0 forever) repeats it `n` times after the first; a WebP's
+    /// ANIM loop count is the number of plays (0 forever).
+    pub plays: u32,
 }
 
 /// What a format's headers say about the work and memory of decoding it, beyond its size.
@@ -125,7 +138,75 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe, EngineError> {
     {
         return Err(EngineError::TooManyScans { scans: jpeg.scans, limit: limits.max_jpeg_scans });
     }
+    if let Some(animation) = probe.animation
+        && animation.frames > limits.max_animation_frames
+    {
+        return Err(EngineError::TooManyFrames { frames: animation.frames, limit: limits.max_animation_frames });
+    }
     Ok(probe)
+}
+
+/// Walks a GIF's blocks without decompressing a frame: its frames and plays, or `None` if it
+/// has one frame. A walk that meets the end of the data or a block it does not know stops
+/// there: the decoder reports what is wrong when it gets there.
+fn gif_animation(bytes: &[u8]) -> Option<Animation> {
+    // After the header and logical screen descriptor, the global colour table if any.
+    let table = |packed: u8| if packed & 0x80 != 0 { 3usize << ((packed & 7) + 1) } else { 0 };
+    let mut pos = 13 + table(*bytes.get(10)?);
+    let (mut frames, mut plays) = (0u32, 1u32);
+    // Data sub-blocks: a length byte and that many bytes, to a zero length.
+    let skip_sub_blocks = |mut pos: usize| loop {
+        match bytes.get(pos) {
+            Some(0) => return pos + 1,
+            Some(&length) => pos += 1 + usize::from(length),
+            None => return bytes.len(),
+        }
+    };
+    loop {
+        match bytes.get(pos) {
+            Some(0x21) => {
+                let label = bytes.get(pos + 1).copied();
+                pos += 2;
+                if label == Some(0xFF)
+                    && bytes.get(pos..pos + 12) == Some(b"\x0bNETSCAPE2.0".as_slice())
+                    && let Some(&[3, 1, low, high]) = bytes.get(pos + 12..pos + 16)
+                {
+                    let repeats = u32::from(u16::from_le_bytes([low, high]));
+                    plays = if repeats == 0 { 0 } else { repeats + 1 };
+                }
+                pos = skip_sub_blocks(pos);
+            }
+            Some(0x2C) => {
+                let packed = *bytes.get(pos + 9)?;
+                // The image descriptor, its local colour table, the LZW code size, the data.
+                pos = skip_sub_blocks(pos + 10 + table(packed) + 1);
+                frames += 1;
+            }
+            _ => break,
+        }
+    }
+    (frames > 1).then_some(Animation { frames, plays })
+}
+
+/// Walks an animated WebP's chunks: its ANMF frames and the ANIM chunk's loop count.
+fn webp_animation(bytes: &[u8]) -> Animation {
+    let (mut frames, mut plays) = (0u32, 0u32);
+    let mut pos = 12;
+    while let (Some(fourcc), Some(size)) = (bytes.get(pos..pos + 4), bytes.get(pos + 4..pos + 8)) {
+        let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
+        match fourcc {
+            b"ANMF" => frames += 1,
+            b"ANIM" => {
+                if let Some(&[low, high]) = bytes.get(pos + 12..pos + 14) {
+                    plays = u32::from(u16::from_le_bytes([low, high]));
+                }
+            }
+            _ => {}
+        }
+        // Chunks are padded to an even size.
+        pos = pos.saturating_add(8).saturating_add(size).saturating_add(size & 1);
+    }
+    Animation { frames: frames.max(1), plays }
 }
 
 fn check_pixels(width: u64, height: u64, max_pixels: u64, format: InputFormat) -> Result<(), EngineError> {
@@ -151,6 +232,7 @@ fn probe_jpeg(bytes: &[u8]) -> Result<Probe, EngineError> {
         height: dimension(header.height, "jpeg")?,
         metadata: metadata::jpeg(bytes),
         layout: Layout::Jpeg(jpeg_layout(bytes)),
+        animation: None,
         jpeg_colorspace: Some(header.colorspace),
     })
 }
@@ -176,6 +258,7 @@ fn probe_png(bytes: &[u8]) -> Result<Probe, EngineError> {
             channels: color.channel_count(),
             bytes_per_sample: color.bytes_per_pixel() / color.channel_count(),
         },
+        animation: None,
         jpeg_colorspace: None,
     })
 }
@@ -193,6 +276,7 @@ fn probe_gif(bytes: &[u8]) -> Result<Probe, EngineError> {
         height,
         metadata: Metadata::default(),
         layout: Layout::Gif,
+        animation: gif_animation(bytes),
         jpeg_colorspace: None,
     })
 }
@@ -218,6 +302,7 @@ fn probe_webp(bytes: &[u8]) -> Result<Probe, EngineError> {
             lossless: features.format != 1,
             animated: features.has_animation != 0,
         },
+        animation: if features.has_animation != 0 { Some(webp_animation(bytes)) } else { None },
         jpeg_colorspace: None,
     })
 }
@@ -292,6 +377,53 @@ pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32, limits: &Limits) -> Resu
         InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink, limits.max_jpeg_scans),
         InputFormat::Webp if !probe.is_animated_webp() => decode_webp(bytes, probe, shrink),
         InputFormat::Png | InputFormat::Gif | InputFormat::Webp => decode_with_image_crate(bytes, probe),
+    }
+}
+
+/// The frames of an animated GIF or WebP, decoded one at a time, each composed on the whole
+/// canvas (disposal and blending resolved), with its delay in milliseconds. The pixels have the
+/// channels [`Probe::decoded_channels`] says.
+pub fn frames<'a>(
+    bytes: &'a [u8],
+    probe: &Probe,
+) -> Result<impl Iterator<Item = Result<(DynamicImage, u32), EngineError>> + 'a, EngineError> {
+    use image::AnimationDecoder;
+    let format = probe.format;
+    let corrupt = move |e: image::ImageError| EngineError::corrupt(format.name(), e);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(probe.width);
+    limits.max_image_height = Some(probe.height);
+    let cursor = Cursor::new(bytes);
+    let frames = match format {
+        InputFormat::Gif => {
+            let mut decoder = image::codecs::gif::GifDecoder::new(cursor).map_err(corrupt)?;
+            decoder.set_limits(limits).map_err(corrupt)?;
+            decoder.into_frames()
+        }
+        InputFormat::Webp => {
+            let mut decoder = image::codecs::webp::WebPDecoder::new(cursor).map_err(corrupt)?;
+            decoder.set_limits(limits).map_err(corrupt)?;
+            decoder.into_frames()
+        }
+        InputFormat::Jpeg | InputFormat::Png => {
+            return Err(EngineError::Internal(format!("{} has no frames to iterate", format.name())));
+        }
+    };
+    let rgb = probe.decoded_channels() == 3;
+    Ok(frames.map(move |frame| {
+        let frame = frame.map_err(corrupt)?;
+        let (numerator, denominator) = frame.delay().numer_denom_ms();
+        let delay = numerator.checked_div(denominator).unwrap_or(0);
+        let rgba = DynamicImage::ImageRgba8(frame.into_buffer());
+        Ok((if rgb { DynamicImage::ImageRgb8(rgba.into_rgb8()) } else { rgba }, delay))
+    }))
+}
+
+/// Frame `index` of an animated GIF or WebP, as [`frames`] composes it.
+pub fn frame(bytes: &[u8], probe: &Probe, index: u32) -> Result<DynamicImage, EngineError> {
+    match frames(bytes, probe)?.nth(index as usize) {
+        Some(frame) => frame.map(|(image, _)| image),
+        None => Err(EngineError::corrupt(probe.format.name(), format!("frame {index} is missing"))),
     }
 }
 

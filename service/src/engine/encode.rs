@@ -75,6 +75,14 @@ pub fn jpeg_subsampled(quality: u8) -> bool {
 /// filter byte and samples, stored in deflate blocks of at most 65535 bytes (5 bytes of header
 /// each) and IDAT chunks of at least 8 KiB (12 bytes each), the zlib and PNG framing around them.
 /// [`encode_png`] reserves it up front, so the output never grows by doubling and copying.
+/// The most bytes one GIF frame of `width` x `height` takes: LZW codes grow to 12 bits for 8-bit
+/// indices (1.5 bytes a pixel at worst), a length byte for each 255 bytes of data, and the
+/// frame's headers, palette and extensions.
+pub fn gif_frame_bound(width: u32, height: u32) -> u64 {
+    let pixels = u64::from(width) * u64::from(height);
+    pixels * 3 / 2 + pixels / 128 + 1024
+}
+
 pub fn png_output_bound(width: u32, height: u32, channels: u64) -> u64 {
     let filtered = (u64::from(width) * channels + 1) * u64::from(height);
     filtered + 5 * (filtered / 65_535 + 1) + 12 * (filtered / 8192 + 1) + 1024
@@ -183,4 +191,35 @@ fn encode_gif(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
         encoder.encode_frame(frame).map_err(|e| internal("gif")(e.to_string()))?;
     }
     Ok(out)
+}
+
+/// GIF output of an animation, a frame at a time: each frame gets a palette of its own
+/// (NeuQuant, as for a still), without dithering, so that nothing shimmers between frames.
+pub struct AnimationEncoder<'w> {
+    encoder: image::codecs::gif::GifEncoder<&'w mut Vec<u8>>,
+}
+
+impl<'w> AnimationEncoder<'w> {
+    /// `plays` as [`crate::engine::decode::Animation`] counts them: 0 forever.
+    pub fn new(out: &'w mut Vec<u8>, plays: u32) -> Result<AnimationEncoder<'w>, EngineError> {
+        use image::codecs::gif::Repeat;
+        let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(out, 10);
+        // Without a loop extension a GIF plays once; with one, it repeats that many more times.
+        let repeat = match plays {
+            0 => Some(Repeat::Infinite),
+            1 => None,
+            n => Some(Repeat::Finite(u16::try_from(n - 1).unwrap_or(u16::MAX))),
+        };
+        if let Some(repeat) = repeat {
+            encoder.set_repeat(repeat).map_err(|e| internal("gif")(e.to_string()))?;
+        }
+        Ok(AnimationEncoder { encoder })
+    }
+
+    /// Adds a frame shown for `delay_ms` (GIF keeps hundredths of a second).
+    pub fn add(&mut self, image: DynamicImage, delay_ms: u32) -> Result<(), EngineError> {
+        let delay = image::Delay::from_numer_denom_ms(delay_ms, 1);
+        let frame = image::Frame::from_parts(image.into_rgba8(), 0, 0, delay);
+        self.encoder.encode_frame(frame).map_err(|e| internal("gif")(e.to_string()))
+    }
 }

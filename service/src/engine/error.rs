@@ -31,6 +31,15 @@ pub enum EngineError {
     RenderTooLarge { bytes: u64, stage: &'static str, limit: u64 },
     #[error("the JPEG has {scans} scans, over the limit of {limit}")]
     TooManyScans { scans: u32, limit: u32 },
+    #[error("the animation has {frames} frames, over the limit of {limit}")]
+    TooManyFrames { frames: u32, limit: u32 },
+    #[error(
+        "the animation would decode {pixels} pixels ({frames} frames of {width}x{height}), over the limit of \
+         {limit}; ask for a still (`anim=0` or `frame=N`)"
+    )]
+    AnimationTooLarge { frames: u32, width: u32, height: u32, pixels: u64, limit: u64 },
+    #[error("frame {frame} was asked for; the image has {frames} (the first is 0)")]
+    FrameOutOfRange { frame: u32, frames: u32 },
     #[error("crop {x},{y},{w},{h} lies outside the {width}x{height} image")]
     CropOutOfBounds { x: u32, y: u32, w: u32, h: u32, width: u32, height: u32 },
     /// A failure that no input should cause: an encoder refusing valid pixels.

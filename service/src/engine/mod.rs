@@ -46,6 +46,11 @@ pub struct Limits {
     /// The most scans a JPEG may have: each progressive scan is a pass over the image, so a
     /// small file of many scans would otherwise cost unbounded time.
     pub max_jpeg_scans: u32,
+    /// The most frames an animation may have, counted from its blocks before decoding.
+    pub max_animation_frames: u32,
+    /// The most pixels an animated render may decode: frames times the canvas. A still of an
+    /// animation decodes only the frames up to the one it shows.
+    pub max_animation_pixels: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +60,8 @@ impl Default for Limits {
             max_output_pixels: 50_000_000,
             max_render_bytes: 256 << 20,
             max_jpeg_scans: 100,
+            max_animation_frames: 1000,
+            max_animation_pixels: 200_000_000,
         }
     }
 }
@@ -129,11 +136,79 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
     let started = Instant::now();
     let probe = decode::probe(input, limits)?;
     let plan = plan::plan(&probe, spec, limits)?;
-    let (width, height) = oriented_size(&probe);
-    let crop = plan.crop;
-    let mut image = decode::decode(input, &probe, plan.shrink, limits)?;
+    if plan.frames > 1 {
+        return render_animation(input, &probe, &plan, spec, started);
+    }
+    let image = if plan.frame > 0 {
+        decode::frame(input, &probe, plan.frame)?
+    } else {
+        decode::decode(input, &probe, plan.shrink, limits)?
+    };
     let decoded = Instant::now();
+    let image = transform(image, &probe, &plan, spec)?;
+    let transformed = Instant::now();
 
+    let options =
+        encode::EncodeOptions { quality: spec.quality, progressive: spec.progressive, lossless: spec.lossless };
+    let bytes = encode::encode(&image, plan.format, options)?;
+    let encoded = Instant::now();
+    Ok(Rendered {
+        bytes,
+        format: plan.format,
+        width: image.width(),
+        height: image.height(),
+        shrink_on_load: plan.shrink,
+        timings: StageTimings {
+            decode: decoded - started,
+            transform: transformed - decoded,
+            encode: encoded - transformed,
+        },
+    })
+}
+
+/// An animation that stays animated: each frame is decoded onto the canvas (its disposal and
+/// blending resolved by the decoder), goes through the same steps as a still, and is encoded
+/// with its delay, one frame at a time; the loop count is kept.
+fn render_animation(
+    input: &[u8],
+    probe: &decode::Probe,
+    plan: &plan::RenderPlan,
+    spec: &Spec,
+    started: Instant,
+) -> Result<Rendered, EngineError> {
+    let plays = probe.animation.map_or(1, |a| a.plays);
+    let mut timings = StageTimings { decode: started.elapsed(), ..StageTimings::default() };
+    let mut bytes = Vec::new();
+    let mut size = plan.output;
+    {
+        let mut encoder = encode::AnimationEncoder::new(&mut bytes, plays)?;
+        let mut frames = decode::frames(input, probe)?;
+        loop {
+            let step = Instant::now();
+            let Some((image, delay_ms)) = frames.next().transpose()? else { break };
+            let decoded = Instant::now();
+            let image = transform(image, probe, plan, spec)?;
+            let transformed = Instant::now();
+            size = (image.width(), image.height());
+            encoder.add(image, delay_ms)?;
+            timings.decode += decoded - step;
+            timings.transform += transformed - decoded;
+            timings.encode += transformed.elapsed();
+        }
+    }
+    Ok(Rendered { bytes, format: plan.format, width: size.0, height: size.1, shrink_on_load: plan.shrink, timings })
+}
+
+/// Every step between decode and encode, as the plan sized it: orientation, crop and resize,
+/// rotate, flip, trim or pad, blur, sharpen, gray, colour conversion, flattening.
+fn transform(
+    mut image: image::DynamicImage,
+    probe: &decode::Probe,
+    plan: &plan::RenderPlan,
+    spec: &Spec,
+) -> Result<image::DynamicImage, EngineError> {
+    let (width, height) = oriented_size(probe);
+    let crop = plan.crop;
     image.apply_orientation(probe.metadata.orientation());
     // The decoder rounds shrunk sizes up, so map the crop by the real ratio on each axis.
     let (sx, sy) = (f64::from(image.width()) / f64::from(width), f64::from(image.height()) / f64::from(height));
@@ -176,22 +251,5 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
     if flatten {
         image = ops::flatten(image, Color { a: 255, ..background });
     }
-    let transformed = Instant::now();
-
-    let options =
-        encode::EncodeOptions { quality: spec.quality, progressive: spec.progressive, lossless: spec.lossless };
-    let bytes = encode::encode(&image, format, options)?;
-    let encoded = Instant::now();
-    Ok(Rendered {
-        bytes,
-        format,
-        width: image.width(),
-        height: image.height(),
-        shrink_on_load: plan.shrink,
-        timings: StageTimings {
-            decode: decoded - started,
-            transform: transformed - decoded,
-            encode: encoded - transformed,
-        },
-    })
+    Ok(image)
 }

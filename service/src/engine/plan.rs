@@ -42,6 +42,10 @@ pub struct RenderPlan {
     pub peak_stage: &'static str,
     /// Source pixels times scans: the work of the entropy decoder, which no shrink reduces.
     pub decode_work: u64,
+    /// Frames the output has: more than 1 for an animation that stays animated.
+    pub frames: u32,
+    /// The frame of an animated source that a still shows (0 for other sources).
+    pub frame: u32,
 }
 
 /// The size of the output for a source of `width` x `height` (displayed, after EXIF
@@ -113,9 +117,40 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
     let decoded = (decode::shrunk(probe.width, shrink), decode::shrunk(probe.height, shrink));
     let background = spec.background.unwrap_or(Color::WHITE);
 
+    // An animation stays animated in an animated format unless a still is asked for; a still
+    // decodes the frames up to the one it shows, which later frames may be drawn over.
+    let source_frames = probe.animation.map_or(1, |a| a.frames);
+    let frame = spec.frame.unwrap_or(0);
+    if frame >= source_frames {
+        return Err(EngineError::FrameOutOfRange { frame, frames: source_frames });
+    }
+    let animate = probe.animation.is_some() && spec.animated && spec.frame.is_none() && format.is_animated();
+    let frames = if animate { source_frames } else { 1 };
+    let decoded_frames = if animate { source_frames } else { frame + 1 };
+    if probe.animation.is_some() {
+        let pixels = u64::from(decoded_frames) * pixels((probe.width, probe.height));
+        if pixels > limits.max_animation_pixels {
+            return Err(EngineError::AnimationTooLarge {
+                frames: decoded_frames,
+                width: probe.width,
+                height: probe.height,
+                pixels,
+                limit: limits.max_animation_pixels,
+            });
+        }
+    }
+
     let mut costs = Costs::default();
     let mut channels = u64::from(probe.decoded_channels());
     costs.stage("decode", decode_bytes(probe, shrink, decoded, channels));
+    if animate {
+        // Held while each frame goes through the stages below: the decoder's canvases (the
+        // frame it composes on, and the one to restore for disposal) and the encoder's output
+        // of every frame so far.
+        let canvas = pixels((probe.width, probe.height)) * 4;
+        let output_frame = encode::gif_frame_bound(output.0, output.1);
+        costs.base = 2 * canvas + 3 * u64::from(frames) * output_frame;
+    }
 
     let mut size = pixels(decoded);
     if swaps_axes(probe.metadata.orientation()) {
@@ -188,7 +223,13 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
         costs.stage("flatten", size * channels + size * widened + size * flat_channels);
         channels = flat_channels;
     }
-    costs.stage("encode", size * channels + encode_bytes(format, output, channels, spec));
+    let encode = if animate {
+        // A frame as RGBA, the quantiser's copy, its palette indices (the output is held above).
+        size * 4 * 2 + size
+    } else {
+        encode_bytes(format, output, channels, spec)
+    };
+    costs.stage("encode", size * channels + encode);
 
     let decode_work = pixels((probe.width, probe.height))
         * match &probe.layout {
@@ -206,6 +247,8 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
         peak_bytes: costs.peak + FIXED_BYTES,
         peak_stage: costs.peak_stage,
         decode_work,
+        frames,
+        frame,
     };
     if plan.peak_bytes > limits.max_render_bytes {
         return Err(EngineError::RenderTooLarge {
@@ -232,10 +275,13 @@ fn pixels((width, height): (u32, u32)) -> u64 {
 struct Costs {
     peak: u64,
     peak_stage: &'static str,
+    /// Held through every stage from the one that sets it on (an animation's state).
+    base: u64,
 }
 
 impl Costs {
     fn stage(&mut self, name: &'static str, bytes: u64) {
+        let bytes = bytes + self.base;
         if bytes > self.peak || self.peak_stage.is_empty() {
             self.peak = self.peak.max(bytes);
             self.peak_stage = name;
@@ -283,7 +329,9 @@ fn decode_bytes(probe: &Probe, shrink: u32, decoded: (u32, u32), channels: u64) 
             let narrowed = if *bytes_per_sample > 1 { full * u64::from(*png_channels) } else { 0 };
             raw + narrowed + 4 * (u64::from(probe.width) * 8 + 1)
         }
-        // The canvas, a frame as large as it, and the frame's palette indices.
+        // The canvas, a frame as large as it, and the frame's palette indices; an animation's
+        // frames are composed on a canvas, with a copy kept for the disposal that restores it.
+        Layout::Gif if probe.animation.is_some() => full * (4 * 3 + 1),
         Layout::Gif => full * (4 + 4 + 1),
     }
 }

@@ -23,7 +23,9 @@ pub const BLUR_SIGMA: (f32, f32) = (0.3, 100.0);
 pub const SHARPEN_SIGMA: (f32, f32) = (0.3, 10.0);
 /// `dpr`: the device pixel ratio's range; at most two decimals.
 pub const DPR: (f64, f64) = (1.0, 4.0);
-/// The values a flag (`gray`, `enlarge`, `progressive`, `lossless`) takes; empty means on.
+/// The largest `frame` the grammar accepts; an image's own frame count bounds it further.
+pub const MAX_FRAME: u32 = 65_535;
+/// The values a flag (`gray`, `enlarge`, `progressive`, `lossless`, `anim`) takes; empty means on.
 pub const FLAG_VALUES: [&str; 5] = ["", "1", "true", "0", "false"];
 /// `bg`: hex `RGB`, `RRGGBB` or `RRGGBBAA`, with or without a leading `#`.
 pub const BACKGROUND_PATTERN: &str = "^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$";
@@ -152,6 +154,10 @@ pub struct Spec {
     pub enlarge: bool,
     pub progressive: bool,
     pub lossless: bool,
+    /// Whether an animated source stays animated in an animated format (`anim=0`: a still).
+    pub animated: bool,
+    /// The frame of an animation to render as a still, from 0 (`frame=N`).
+    pub frame: Option<u32>,
 }
 
 impl Default for Spec {
@@ -174,6 +180,8 @@ impl Default for Spec {
             enlarge: false,
             progressive: false,
             lossless: false,
+            animated: true,
+            frame: None,
         }
     }
 }
@@ -208,6 +216,7 @@ impl Presets {
 
 /// Every key of the grammar.
 pub(crate) const KEYS: &[&str] = &[
+    "anim",
     "bg",
     "blur",
     "crop",
@@ -216,6 +225,7 @@ pub(crate) const KEYS: &[&str] = &[
     "fit",
     "flip",
     "fmt",
+    "frame",
     "gravity",
     "gray",
     "h",
@@ -265,6 +275,8 @@ impl Spec {
                 "enlarge" => spec.enlarge = parse_flag("enlarge", value)?,
                 "progressive" => spec.progressive = parse_flag("progressive", value)?,
                 "lossless" => spec.lossless = parse_flag("lossless", value)?,
+                "anim" => spec.animated = parse_flag("anim", value)?,
+                "frame" => spec.frame = Some(parse_u32("frame", value, 0, MAX_FRAME)?),
                 other => {
                     return Err(SpecError::new(
                         other,
@@ -334,6 +346,13 @@ impl Spec {
         if let Some(c) = self.background {
             pairs.push(("bg", format!("{:02x}{:02x}{:02x}{:02x}", c.r, c.g, c.b, c.a)));
         }
+        // Left out at their defaults, so that variants named before they existed keep their keys.
+        if !self.animated {
+            pairs.push(("anim", flag(false)));
+        }
+        if let Some(frame) = self.frame {
+            pairs.push(("frame", frame.to_string()));
+        }
         pairs.sort_by(|a, b| a.0.cmp(b.0));
         pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
     }
@@ -401,6 +420,11 @@ impl OutputFormat {
             OutputFormat::Gif | OutputFormat::Avif => 65_535,
             OutputFormat::Png => i32::MAX as u32,
         }
+    }
+
+    /// Whether the format can hold an animation (as Pixelmill writes it).
+    pub fn is_animated(self) -> bool {
+        self == OutputFormat::Gif
     }
 
     pub fn supports_alpha(self) -> bool {

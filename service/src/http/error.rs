@@ -153,6 +153,15 @@ impl From<EngineError> for ApiError {
             EngineError::TooManyScans { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too-many-scans", detail)
             }
+            EngineError::TooManyFrames { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too-many-frames", detail)
+            }
+            EngineError::AnimationTooLarge { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "animation-too-large", detail)
+            }
+            EngineError::FrameOutOfRange { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "frame-out-of-range", detail).with_param("frame")
+            }
             EngineError::CropOutOfBounds { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "crop-out-of-bounds", detail).with_param("crop")
             }

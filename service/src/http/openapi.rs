@@ -101,7 +101,8 @@ impl SpecBounds {
             ),
             "bg" => Schema::Object(pattern(spec::BACKGROUND_PATTERN)),
             "crop" => Schema::Object(pattern(spec::CROP_PATTERN)),
-            "gray" | "enlarge" | "progressive" | "lossless" => Schema::Object(
+            "frame" => Schema::Object(integer(0, spec::MAX_FRAME)),
+            "gray" | "enlarge" | "progressive" | "lossless" | "anim" => Schema::Object(
                 ObjectBuilder::new().schema_type(Type::String).enum_values(Some(spec::FLAG_VALUES)).build(),
             ),
             _ => return None,

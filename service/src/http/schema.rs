@@ -72,6 +72,12 @@ pub struct SpecParams {
     progressive: Option<bool>,
     /// Lossless WebP.
     lossless: Option<bool>,
+    /// `0`: an animated GIF or WebP source renders as a still (its first frame). By default an
+    /// animation stays animated in GIF output.
+    anim: Option<bool>,
+    /// The frame of an animation to render as a still, from 0.
+    #[param(minimum = 0, maximum = 65535)]
+    frame: Option<u32>,
     /// A named spec from the server's configuration; explicit parameters override it.
     preset: Option<String>,
     /// HMAC-SHA256 signature of the URL; required when the server has a signing key.
