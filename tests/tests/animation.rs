@@ -26,6 +26,38 @@ fn frames(gif: &[u8]) -> Vec<(RgbaImage, u32)> {
         .collect()
 }
 
+/// The frames of an animated WebP as `image-webp` (not libwebp, which writes them) composes
+/// them, with their delays in ms.
+fn webp_frames(webp: &[u8]) -> Vec<(RgbaImage, u32)> {
+    let decoder = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(webp)).expect("a WebP");
+    decoder
+        .into_frames()
+        .map(|frame| {
+            let frame = frame.expect("a frame");
+            let (numerator, denominator) = frame.delay().numer_denom_ms();
+            (frame.into_buffer(), numerator / denominator)
+        })
+        .collect()
+}
+
+/// The composed squares, checked at half scale (see [`animation::squares`]).
+fn assert_squares(frames: &[(RgbaImage, u32)], tolerance: u8) {
+    assert_eq!(frames.len(), 3, "every frame is kept");
+    assert_eq!(frames.iter().map(|(_, delay)| *delay).collect::<Vec<_>>(), [100, 200, 300]);
+    for (image, _) in frames {
+        assert_eq!(image.dimensions(), (32, 24));
+    }
+    // Frame 0: all red. Frame 1: the blue square over it. Frame 2: the square's region disposed
+    // of to transparent, the green square drawn, the rest still red.
+    let (first, second, third) = (&frames[0].0, &frames[1].0, &frames[2].0);
+    assert!(near(first.get_pixel(8, 8), [255, 0, 0], tolerance), "{:?}", first.get_pixel(8, 8));
+    assert!(near(second.get_pixel(8, 8), [0, 0, 255], tolerance), "{:?}", second.get_pixel(8, 8));
+    assert!(near(second.get_pixel(28, 4), [255, 0, 0], tolerance));
+    assert_eq!(third.get_pixel(8, 8)[3], 0, "the disposed region is transparent");
+    assert!(near(third.get_pixel(24, 16), [0, 255, 0], tolerance), "{:?}", third.get_pixel(24, 16));
+    assert!(near(third.get_pixel(28, 4), [255, 0, 0], tolerance));
+}
+
 /// Whether a pixel is within `tolerance` of an opaque colour (GIF output is quantised).
 fn near(pixel: &image::Rgba<u8>, rgb: [u8; 3], tolerance: u8) -> bool {
     pixel[3] == 255 && pixel.0[..3].iter().zip(rgb).all(|(&a, b)| a.abs_diff(b) <= tolerance)
@@ -36,24 +68,28 @@ fn an_animated_gif_stays_animated_through_a_resize_with_composed_frames() {
     let source = animation::squares();
     let rendered = render(&source, "w=32&fmt=gif", &Limits::default()).expect("renders");
     assert_eq!((rendered.width, rendered.height), (32, 24));
-    let frames = frames(&rendered.bytes);
-    assert_eq!(frames.len(), 3, "every frame is kept");
-    assert_eq!(frames.iter().map(|(_, delay)| *delay).collect::<Vec<_>>(), [100, 200, 300]);
-    for (image, _) in &frames {
-        assert_eq!(image.dimensions(), (32, 24));
-    }
-    // Frame 0: all red. Frame 1: the blue square over it, at half the scale. Frame 2: the
-    // square's region disposed of to transparent, the green square drawn, the rest still red.
-    let (first, second, third) = (&frames[0].0, &frames[1].0, &frames[2].0);
-    assert!(near(first.get_pixel(8, 8), [255, 0, 0], 8));
-    assert!(near(second.get_pixel(8, 8), [0, 0, 255], 8), "{:?}", second.get_pixel(8, 8));
-    assert!(near(second.get_pixel(28, 4), [255, 0, 0], 8));
-    assert_eq!(third.get_pixel(8, 8)[3], 0, "the disposed region is transparent");
-    assert!(near(third.get_pixel(24, 16), [0, 255, 0], 8), "{:?}", third.get_pixel(24, 16));
-    assert!(near(third.get_pixel(28, 4), [255, 0, 0], 8));
+    assert_squares(&frames(&rendered.bytes), 8);
     // Played three times: the source's loop extension, kept.
     let probe = decode::probe(&rendered.bytes, &Limits::default()).expect("probe");
     assert_eq!(probe.animation, Some(decode::Animation { frames: 3, plays: 3 }));
+}
+
+#[test]
+fn an_animated_gif_becomes_an_animated_webp_and_back() {
+    let source = animation::squares();
+    let limits = Limits::default();
+    for query in ["w=32&fmt=webp&q=90", "w=32&fmt=webp&lossless=1"] {
+        let webp = render(&source, query, &limits).expect("renders");
+        assert_eq!((webp.width, webp.height), (32, 24));
+        assert_squares(&webp_frames(&webp.bytes), 24);
+        let probe = decode::probe(&webp.bytes, &limits).expect("probe");
+        assert_eq!(probe.animation, Some(decode::Animation { frames: 3, plays: 3 }), "{query}");
+        // The animated WebP as a source: back to GIF at the same size, still animated.
+        let gif = render(&webp.bytes, "fmt=gif", &limits).expect("renders");
+        assert_squares(&frames(&gif.bytes), 24);
+        let probe = decode::probe(&gif.bytes, &limits).expect("probe");
+        assert_eq!(probe.animation, Some(decode::Animation { frames: 3, plays: 3 }), "{query} to GIF");
+    }
 }
 
 #[test]
@@ -92,7 +128,7 @@ fn the_loop_count_is_kept_as_the_source_has_it() {
 fn stills_of_an_animation_on_request() {
     let source = animation::squares();
     let limits = Limits::default();
-    for query in ["w=32&fmt=gif&anim=0", "w=32&fmt=png", "w=32&fmt=jpeg"] {
+    for query in ["w=32&fmt=gif&anim=0", "w=32&fmt=webp&anim=0", "w=32&fmt=png", "w=32&fmt=jpeg"] {
         let rendered = render(&source, query, &limits).expect("renders");
         let still = image::load_from_memory(&rendered.bytes).expect("decodes").to_rgba8();
         assert!(near(still.get_pixel(8, 8), [255, 0, 0], 8), "{query}: the first frame");

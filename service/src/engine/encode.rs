@@ -4,9 +4,7 @@
 //! Settings follow what sharp does by default, so that size and speed compare fairly: JPEG with
 //! optimised Huffman tables and 4:2:0 chroma below quality 90; WebP at effort 4.
 
-use std::io::Cursor;
-
-use image::{DynamicImage, ImageEncoder};
+use image::DynamicImage;
 use libwebp_sys as webp;
 use turbojpeg::{Compressor, PixelFormat, Subsamp};
 
@@ -83,23 +81,53 @@ pub fn gif_frame_bound(width: u32, height: u32) -> u64 {
     pixels * 3 / 2 + pixels / 128 + 1024
 }
 
-pub fn png_output_bound(width: u32, height: u32, channels: u64) -> u64 {
-    let filtered = (u64::from(width) * channels + 1) * u64::from(height);
-    filtered + 5 * (filtered / 65_535 + 1) + 12 * (filtered / 8192 + 1) + 1024
+/// The bytes one WebP frame of `width` x `height` is planned at, inside libwebp's animation
+/// encoder: up to 4 bytes a pixel lossless (VP8L stores ARGB at worst), 2 lossy, plus the
+/// frame's chunk headers.
+pub fn webp_frame_bound(width: u32, height: u32, lossless: bool) -> u64 {
+    let pixels = u64::from(width) * u64::from(height);
+    pixels * if lossless { 4 } else { 2 } + 1024
 }
 
+/// The most bytes a PNG of `width` x `height` takes: the filtered rows (a filter byte each) as
+/// stored deflate blocks, which the fast compressor falls short of on any input but noise, and
+/// may pass by a few bytes a block on noise; a length and checksum for each IDAT chunk; the
+/// headers. An eighth more covers what the compressor's own blocks add.
+pub fn png_output_bound(width: u32, height: u32, channels: u64) -> u64 {
+    let filtered = (u64::from(width) * channels + 1) * u64::from(height);
+    let stored = filtered + 5 * (filtered / 65_535 + 1);
+    stored + stored / 8 + 12 * (filtered / PNG_CHUNK as u64 + 1) + 1024
+}
+
+/// The size of the IDAT chunks PNG output is written in, as it is compressed.
+pub const PNG_CHUNK: usize = 64 << 10;
+
+/// PNG through the `png` crate's streaming writer: rows are filtered and compressed (fdeflate)
+/// into IDAT chunks as they come, into one buffer of the worst-case size; the compressed stream
+/// is never held whole beside it.
 fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
+    let fail = |e: &dyn std::fmt::Display| internal("png")(e.to_string());
+    let color = match image {
+        DynamicImage::ImageLuma8(_) => png::ColorType::Grayscale,
+        DynamicImage::ImageLumaA8(_) => png::ColorType::GrayscaleAlpha,
+        DynamicImage::ImageRgb8(_) => png::ColorType::Rgb,
+        DynamicImage::ImageRgba8(_) => png::ColorType::Rgba,
+        other => return encode_png(&DynamicImage::ImageRgba8(other.to_rgba8())),
+    };
     let channels = u64::from(image.color().bytes_per_pixel());
     let bound = png_output_bound(image.width(), image.height(), channels);
     let mut out = Vec::with_capacity(usize::try_from(bound).unwrap_or(usize::MAX));
-    let encoder = image::codecs::png::PngEncoder::new_with_quality(
-        Cursor::new(&mut out),
-        image::codecs::png::CompressionType::Fast,
-        image::codecs::png::FilterType::Adaptive,
-    );
-    encoder
-        .write_image(image.as_bytes(), image.width(), image.height(), image.color().into())
-        .map_err(|e| internal("png")(e.to_string()))?;
+    {
+        let mut encoder = png::Encoder::new(&mut out, image.width(), image.height());
+        encoder.set_color(color);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_compression(png::Compression::Fast);
+        encoder.set_filter(png::Filter::Adaptive);
+        let mut writer = encoder.write_header().map_err(|e| fail(&e))?;
+        let mut stream = writer.stream_writer_with_size(PNG_CHUNK).map_err(|e| fail(&e))?;
+        std::io::Write::write_all(&mut stream, image.as_bytes()).map_err(|e| fail(&e))?;
+        stream.finish().map_err(|e| fail(&e))?;
+    }
     Ok(out)
 }
 
@@ -193,33 +221,183 @@ fn encode_gif(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
     Ok(out)
 }
 
-/// GIF output of an animation, a frame at a time: each frame gets a palette of its own
-/// (NeuQuant, as for a still), without dithering, so that nothing shimmers between frames.
-pub struct AnimationEncoder<'w> {
-    encoder: image::codecs::gif::GifEncoder<&'w mut Vec<u8>>,
+/// An animation's output, a frame at a time, in GIF or WebP.
+///
+/// GIF: each frame gets a palette of its own (NeuQuant, as for a still), without dithering, so
+/// that nothing shimmers between frames. WebP: libwebp's animation encoder, which stores each
+/// frame as the rectangle that changed, lossy or lossless as the spec asks, at the spec's quality.
+pub enum AnimationEncoder<'w> {
+    Gif(image::codecs::gif::GifEncoder<&'w mut Vec<u8>>),
+    Webp(WebpAnimation<'w>),
 }
 
 impl<'w> AnimationEncoder<'w> {
-    /// `plays` as [`crate::engine::decode::Animation`] counts them: 0 forever.
-    pub fn new(out: &'w mut Vec<u8>, plays: u32) -> Result<AnimationEncoder<'w>, EngineError> {
-        use image::codecs::gif::Repeat;
-        let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(out, 10);
-        // Without a loop extension a GIF plays once; with one, it repeats that many more times.
-        let repeat = match plays {
-            0 => Some(Repeat::Infinite),
-            1 => None,
-            n => Some(Repeat::Finite(u16::try_from(n - 1).unwrap_or(u16::MAX))),
-        };
-        if let Some(repeat) = repeat {
-            encoder.set_repeat(repeat).map_err(|e| internal("gif")(e.to_string()))?;
+    /// An encoder of `format` (one with [`OutputFormat::is_animated`]) for frames of `size`
+    /// that plays `plays` times (0: forever, as [`crate::engine::decode::Animation`] counts).
+    pub fn new(
+        out: &'w mut Vec<u8>,
+        format: OutputFormat,
+        size: (u32, u32),
+        plays: u32,
+        options: EncodeOptions,
+    ) -> Result<AnimationEncoder<'w>, EngineError> {
+        match format {
+            OutputFormat::Webp => WebpAnimation::new(out, size, plays, options).map(AnimationEncoder::Webp),
+            _ => {
+                use image::codecs::gif::Repeat;
+                let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(out, 10);
+                // Without a loop extension a GIF plays once; with one, it repeats that many
+                // more times.
+                let repeat = match plays {
+                    0 => Some(Repeat::Infinite),
+                    1 => None,
+                    n => Some(Repeat::Finite(u16::try_from(n - 1).unwrap_or(u16::MAX))),
+                };
+                if let Some(repeat) = repeat {
+                    encoder.set_repeat(repeat).map_err(|e| internal("gif")(e.to_string()))?;
+                }
+                Ok(AnimationEncoder::Gif(encoder))
+            }
         }
-        Ok(AnimationEncoder { encoder })
     }
 
     /// Adds a frame shown for `delay_ms` (GIF keeps hundredths of a second).
     pub fn add(&mut self, image: DynamicImage, delay_ms: u32) -> Result<(), EngineError> {
-        let delay = image::Delay::from_numer_denom_ms(delay_ms, 1);
-        let frame = image::Frame::from_parts(image.into_rgba8(), 0, 0, delay);
-        self.encoder.encode_frame(frame).map_err(|e| internal("gif")(e.to_string()))
+        match self {
+            AnimationEncoder::Gif(encoder) => {
+                let delay = image::Delay::from_numer_denom_ms(delay_ms, 1);
+                let frame = image::Frame::from_parts(image.into_rgba8(), 0, 0, delay);
+                encoder.encode_frame(frame).map_err(|e| internal("gif")(e.to_string()))
+            }
+            AnimationEncoder::Webp(encoder) => encoder.add(&image, delay_ms),
+        }
+    }
+
+    /// Writes what is left: the GIF's trailer, or the whole WebP.
+    pub fn finish(self) -> Result<(), EngineError> {
+        match self {
+            AnimationEncoder::Gif(encoder) => {
+                drop(encoder);
+                Ok(())
+            }
+            AnimationEncoder::Webp(encoder) => encoder.finish(),
+        }
+    }
+}
+
+/// libwebp's `WebPAnimEncoder`, owned: deleted on drop.
+pub struct WebpAnimation<'w> {
+    out: &'w mut Vec<u8>,
+    encoder: std::ptr::NonNull<webp::WebPAnimEncoder>,
+    config: webp::WebPConfig,
+    size: (u32, u32),
+    /// When the next frame starts, in milliseconds.
+    timestamp: i32,
+}
+
+impl<'w> WebpAnimation<'w> {
+    fn new(
+        out: &'w mut Vec<u8>,
+        size: (u32, u32),
+        plays: u32,
+        options: EncodeOptions,
+    ) -> Result<WebpAnimation<'w>, EngineError> {
+        let fail = internal("webp");
+        let mut config = webp::WebPConfig::new().map_err(|()| fail("version mismatch".into()))?;
+        config.quality = f32::from(options.quality);
+        config.method = 4;
+        if options.lossless {
+            config.lossless = 1;
+            config.exact = 0;
+        }
+        let mut anim_options = std::mem::MaybeUninit::<webp::WebPAnimEncoderOptions>::zeroed();
+        // SAFETY: the options are a plain C struct, zeroed, then set to libwebp's defaults by its
+        // own initialiser (checked for the ABI version); the encoder copies them.
+        let encoder = unsafe {
+            if webp::WebPAnimEncoderOptionsInitInternal(anim_options.as_mut_ptr(), webp::WEBP_MUX_ABI_VERSION as i32)
+                == 0
+            {
+                return Err(fail("animation options: version mismatch".into()));
+            }
+            let mut anim_options = anim_options.assume_init();
+            anim_options.anim_params.loop_count = i32::try_from(plays.min(65_535)).unwrap_or(0);
+            webp::WebPAnimEncoderNewInternal(
+                size.0 as i32,
+                size.1 as i32,
+                &anim_options,
+                webp::WEBP_MUX_ABI_VERSION as i32,
+            )
+        };
+        let encoder =
+            std::ptr::NonNull::new(encoder).ok_or_else(|| fail("animation encoder (out of memory)".into()))?;
+        Ok(WebpAnimation { out, encoder, config, size, timestamp: 0 })
+    }
+
+    fn add(&mut self, image: &DynamicImage, delay_ms: u32) -> Result<(), EngineError> {
+        let fail = internal("webp");
+        if (image.width(), image.height()) != self.size {
+            return Err(fail(format!(
+                "a frame of {}x{} in a {:?} animation",
+                image.width(),
+                image.height(),
+                self.size
+            )));
+        }
+        let rgba = image.to_rgba8();
+        let mut picture = webp::WebPPicture::new().map_err(|()| fail("version mismatch".into()))?;
+        picture.width = image.width() as i32;
+        picture.height = image.height() as i32;
+        picture.use_argb = 1;
+        // SAFETY: `rgba` holds `height` rows of `4 * width` bytes; libwebp copies them into the
+        // picture, which is freed on every path; the encoder copies what it keeps of it.
+        unsafe {
+            if webp::WebPPictureImportRGBA(&mut picture, rgba.as_raw().as_ptr(), (image.width() * 4) as i32) == 0 {
+                webp::WebPPictureFree(&mut picture);
+                return Err(fail("import failed (out of memory)".into()));
+            }
+            let added = webp::WebPAnimEncoderAdd(self.encoder.as_ptr(), &mut picture, self.timestamp, &self.config);
+            webp::WebPPictureFree(&mut picture);
+            if added == 0 {
+                return Err(fail(format!("frame at {} ms: {}", self.timestamp, self.error())));
+            }
+        }
+        self.timestamp = self.timestamp.saturating_add(i32::try_from(delay_ms).unwrap_or(i32::MAX));
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), EngineError> {
+        let fail = internal("webp");
+        let mut data = webp::WebPData { bytes: std::ptr::null(), size: 0 };
+        // SAFETY: a null frame ends the animation at `timestamp` (the last frame's duration);
+        // the assembled bytes are libwebp's, copied out and then freed.
+        unsafe {
+            let ended =
+                webp::WebPAnimEncoderAdd(self.encoder.as_ptr(), std::ptr::null_mut(), self.timestamp, std::ptr::null());
+            if ended == 0 || webp::WebPAnimEncoderAssemble(self.encoder.as_ptr(), &mut data) == 0 {
+                return Err(fail(format!("assembling: {}", self.error())));
+            }
+            self.out.extend_from_slice(std::slice::from_raw_parts(data.bytes, data.size));
+            webp::WebPDataClear(&mut data);
+        }
+        Ok(())
+    }
+
+    fn error(&self) -> String {
+        // SAFETY: libwebp returns a NUL-terminated message owned by the encoder, or null.
+        unsafe {
+            let message = webp::WebPAnimEncoderGetError(self.encoder.as_ptr());
+            if message.is_null() {
+                "unknown error".to_owned()
+            } else {
+                std::ffi::CStr::from_ptr(message).to_string_lossy().into_owned()
+            }
+        }
+    }
+}
+
+impl Drop for WebpAnimation<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the encoder was made by WebPAnimEncoderNew and is deleted once, here.
+        unsafe { webp::WebPAnimEncoderDelete(self.encoder.as_ptr()) }
     }
 }

@@ -181,7 +181,9 @@ fn render_animation(
     let mut bytes = Vec::new();
     let mut size = plan.output;
     {
-        let mut encoder = encode::AnimationEncoder::new(&mut bytes, plays)?;
+        let options =
+            encode::EncodeOptions { quality: spec.quality, progressive: spec.progressive, lossless: spec.lossless };
+        let mut encoder = encode::AnimationEncoder::new(&mut bytes, plan.format, plan.output, plays, options)?;
         let mut frames = decode::frames(input, probe)?;
         loop {
             let step = Instant::now();
@@ -195,6 +197,9 @@ fn render_animation(
             timings.transform += transformed - decoded;
             timings.encode += transformed.elapsed();
         }
+        let finishing = Instant::now();
+        encoder.finish()?;
+        timings.encode += finishing.elapsed();
     }
     Ok(Rendered { bytes, format: plan.format, width: size.0, height: size.1, shrink_on_load: plan.shrink, timings })
 }

@@ -148,7 +148,10 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
         // frame it composes on, and the one to restore for disposal) and the encoder's output
         // of every frame so far.
         let canvas = pixels((probe.width, probe.height)) * 4;
-        let output_frame = encode::gif_frame_bound(output.0, output.1);
+        let output_frame = match format {
+            OutputFormat::Webp => encode::webp_frame_bound(output.0, output.1, spec.lossless),
+            _ => encode::gif_frame_bound(output.0, output.1),
+        };
         costs.base = 2 * canvas + 3 * u64::from(frames) * output_frame;
     }
 
@@ -223,7 +226,13 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
         costs.stage("flatten", size * channels + size * widened + size * flat_channels);
         channels = flat_channels;
     }
-    let encode = if animate {
+    let encode = if animate && format == OutputFormat::Webp {
+        // A frame as RGBA and as libwebp's ARGB picture, the animation encoder's canvases (the
+        // previous frame, the current one and its disposed copy) and its candidate encodings
+        // of the changed rectangle, each with the working memory of a still.
+        let working = if spec.lossless { size * 16 } else { size * 4 };
+        size * 4 * 8 + 2 * working
+    } else if animate {
         // A frame as RGBA, the quantiser's copy, its palette indices (the output is held above).
         size * 4 * 2 + size
     } else {
@@ -324,10 +333,14 @@ fn decode_bytes(probe: &Probe, shrink: u32, decoded: (u32, u32), channels: u64) 
         }
         Layout::Png { channels: png_channels, bytes_per_sample } => {
             let raw = full * u64::from(*png_channels) * u64::from(*bytes_per_sample);
+            // The `png` crate inflates into a buffer it unfilters rows from, which grows with
+            // what one call of the inflater gives: for a well compressed image, up to every
+            // filtered row at once (a 1000x1000 RGBA file held 8.0 MB for its 4 MB of pixels).
+            let filtered = raw + u64::from(probe.height);
             // Sixteen-bit samples are narrowed to eight in a second buffer; rows are unfiltered
             // in two buffers of a row each.
             let narrowed = if *bytes_per_sample > 1 { full * u64::from(*png_channels) } else { 0 };
-            raw + narrowed + 4 * (u64::from(probe.width) * 8 + 1)
+            raw + filtered + narrowed + 4 * (u64::from(probe.width) * 8 + 1)
         }
         // The canvas, a frame as large as it, and the frame's palette indices; an animation's
         // frames are composed on a canvas, with a copy kept for the disposal that restores it.
@@ -359,9 +372,13 @@ fn encode_bytes(format: OutputFormat, (width, height): (u32, u32), channels: u64
             let padded = u64::from(width).next_multiple_of(16) * u64::from(height).next_multiple_of(16);
             converted + 2 * (padded * per_pixel) + 2048
         }
-        // Reserved whole up front (see `png_output_bound`), with the deflate state and rows.
+        // Reserved whole up front (see `png_output_bound`), with the deflate state, the rows
+        // being filtered and the chunk being filled.
         OutputFormat::Png => {
-            encode::png_output_bound(width, height, channels) + 4 * (u64::from(width) * channels + 1) + (512 << 10)
+            encode::png_output_bound(width, height, channels)
+                + 4 * (u64::from(width) * channels + 1)
+                + (512 << 10)
+                + encode::PNG_CHUNK as u64
         }
         OutputFormat::Webp => {
             let converted = if channels <= 2 { size * (channels + 2) } else { 0 };

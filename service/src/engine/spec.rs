@@ -424,7 +424,7 @@ impl OutputFormat {
 
     /// Whether the format can hold an animation (as Pixelmill writes it).
     pub fn is_animated(self) -> bool {
-        self == OutputFormat::Gif
+        matches!(self, OutputFormat::Gif | OutputFormat::Webp)
     }
 
     pub fn supports_alpha(self) -> bool {
