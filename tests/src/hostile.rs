@@ -10,7 +10,7 @@ use crate::images::{encode, jpeg, pattern, png, progressive_jpeg};
 pub enum Expect {
     /// Not an image format at all (or empty).
     Unknown,
-    /// A format recognised and refused (SVG, PDF, HEIC, AVIF, TIFF, BMP).
+    /// A format recognised and refused (SVG, PDF, HEIC, AVIF, BMP).
     Refused,
     /// A supported format whose bytes are damaged.
     Corrupt,
@@ -146,7 +146,8 @@ pub fn corpus() -> Vec<Sample> {
         sample("pdf", b"%PDF-1.7\n1 0 obj <<>> endobj\n".to_vec(), Refused),
         sample("heic", b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec(), Refused),
         sample("avif", b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf".to_vec(), Refused),
-        sample("tiff", b"II*\0\x08\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec(), Refused),
+        // A TIFF header whose first directory has no entries: no size, no samples.
+        sample("tiff-empty-directory", b"II*\0\x08\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec(), Corrupt),
         sample("bmp", [b"BM".as_slice(), &[0u8; 60]].concat(), Refused),
     ];
 
@@ -219,6 +220,7 @@ pub fn corpus() -> Vec<Sample> {
     samples.push(sample("webp-forged-16384x16384", webp_bomb, TooManyPixels));
 
     samples.extend(bombs(&good_jpeg, &good_png, &good_gif, &good_webp));
+    samples.extend(tiffs(&photo));
     samples.push(sample("jpeg-5000-scans", with_scans(&good_jpeg, 5000), TooMuchWork));
     // Over the default frame cap, counted from the blocks: 1,001 one-pixel frames in 14 KB.
     samples.push(sample("gif-1001-frames", crate::animation::many_frames(64, 64, 1001), TooMuchWork));
@@ -276,6 +278,32 @@ fn bombs(good_jpeg: &[u8], good_png: &[u8], good_gif: &[u8], good_webp: &[u8]) -
         samples.push(sample("webp-vp8x-canvas-2^48-pixels", vp8x, Expect::Corrupt));
     }
     samples
+}
+
+/// TIFFs that lie about their size or lose their strips.
+fn tiffs(photo: &image::RgbImage) -> Vec<Sample> {
+    use crate::tiff_files::{COMPRESSIONS, Extras, write};
+    use tiff::encoder::colortype::RGB8;
+    let good = write::<RGB8>(photo.width(), photo.height(), photo.as_raw(), COMPRESSIONS[1].0, Extras::default());
+    // The ImageWidth and ImageLength entries (tags 256 and 257, type LONG) set to 40000: 1.6
+    // gigapixels over the strips of a 320x200 image, refused from the directory (whose strips
+    // do not add up to such an image) before any pixel buffer.
+    let mut forged = good.clone();
+    let directory = u32::from_le_bytes([good[4], good[5], good[6], good[7]]) as usize;
+    let entries = usize::from(u16::from_le_bytes([good[directory], good[directory + 1]]));
+    for entry in 0..entries {
+        let at = directory + 2 + 12 * entry;
+        let tag = u16::from_le_bytes([good[at], good[at + 1]]);
+        if tag == 256 || tag == 257 {
+            forged[at + 2..at + 4].copy_from_slice(&4u16.to_le_bytes());
+            forged[at + 8..at + 12].copy_from_slice(&40_000u32.to_le_bytes());
+        }
+    }
+    let truncated = good[..good.len() / 2].to_vec();
+    vec![
+        sample("tiff-forged-1.6-gigapixels", forged, Expect::Corrupt),
+        sample("tiff-lzw-truncated", truncated, Expect::Corrupt),
+    ]
 }
 
 /// Damage every reader must notice: bad markers, tables, checksums, code sizes and lengths.

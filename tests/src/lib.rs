@@ -7,3 +7,4 @@ pub mod hostile;
 pub mod images;
 pub mod server;
 pub mod services;
+pub mod tiff_files;

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use image::{DynamicImage, ImageFormat, Rgba, RgbaImage};
 use pixelmill::engine::{self, EngineError, Limits, Presets, Spec, decode, plan};
 use pixelmill_tests::images::encode;
+use pixelmill_tests::tiff_files::{self, Extras};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -104,9 +105,11 @@ enum Source {
     WebpLossless,
     WebpAlpha,
     WebpAnimated,
+    TiffLzw,
+    Tiff16Deflate,
 }
 
-const SOURCES: [Source; 14] = [
+const SOURCES: [Source; 16] = [
     Source::Png,
     Source::PngGray,
     Source::PngGrayAlpha,
@@ -121,6 +124,8 @@ const SOURCES: [Source; 14] = [
     Source::WebpLossless,
     Source::WebpAlpha,
     Source::WebpAnimated,
+    Source::TiffLzw,
+    Source::Tiff16Deflate,
 ];
 
 /// A picture with detail and alpha, so that no encoder gets an easy flat field.
@@ -156,6 +161,28 @@ fn source(kind: Source, width: u32, height: u32) -> Vec<u8> {
         Source::Webp => through_engine("fmt=webp"),
         Source::WebpLossless => through_engine("fmt=webp&lossless=1&alpha"),
         Source::WebpAlpha => through_engine("fmt=webp&alpha"),
+        Source::TiffLzw => {
+            let rgb = rgba.to_rgb8();
+            let compression = tiff_files::COMPRESSIONS[1].0;
+            tiff_files::write::<tiff::encoder::colortype::RGB8>(
+                width,
+                height,
+                rgb.as_raw(),
+                compression,
+                Extras::default(),
+            )
+        }
+        Source::Tiff16Deflate => {
+            let rgba16 = rgba.to_rgba16();
+            let compression = tiff_files::COMPRESSIONS[2].0;
+            tiff_files::write::<tiff::encoder::colortype::RGBA16>(
+                width,
+                height,
+                rgba16.as_raw(),
+                compression,
+                Extras::default(),
+            )
+        }
         Source::WebpAnimated => {
             let generous = Limits { max_render_bytes: 1 << 30, ..LIMITS };
             let spec = Spec::parse("fmt=webp", &Presets::default()).unwrap();

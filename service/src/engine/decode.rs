@@ -62,6 +62,13 @@ pub enum Layout {
         bytes_per_sample: u8,
     },
     Gif,
+    /// Channels and bytes per sample of the decoded pixels, and the channels the file stores
+    /// (4 for CMYK, which is converted to RGB).
+    Tiff {
+        channels: u8,
+        bytes_per_sample: u8,
+        stored_channels: u8,
+    },
 }
 
 /// The marker segments of a JPEG, read without entropy decoding.
@@ -131,6 +138,7 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe, EngineError> {
         InputFormat::Png => probe_png(bytes)?,
         InputFormat::Gif => probe_gif(bytes)?,
         InputFormat::Webp => probe_webp(bytes)?,
+        InputFormat::Tiff => probe_tiff(bytes)?,
     };
     check_pixels(u64::from(probe.width), u64::from(probe.height), limits.max_input_pixels, format)?;
     if let Layout::Jpeg(jpeg) = &probe.layout
@@ -281,6 +289,30 @@ fn probe_gif(bytes: &[u8]) -> Result<Probe, EngineError> {
     })
 }
 
+fn probe_tiff(bytes: &[u8]) -> Result<Probe, EngineError> {
+    let corrupt = |e: image::ImageError| EngineError::corrupt("tiff", e);
+    // The first image file directory: size, samples, orientation and profile; no pixel data.
+    let mut decoder = image::codecs::tiff::TiffDecoder::new(Cursor::new(bytes)).map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    let orientation = decoder.orientation().ok().filter(|&o| o != image::metadata::Orientation::NoTransforms);
+    let icc_profile = decoder.icc_profile().ok().flatten();
+    let color = decoder.color_type();
+    let stored = decoder.original_color_type();
+    Ok(Probe {
+        format: InputFormat::Tiff,
+        width,
+        height,
+        metadata: Metadata { orientation, icc_profile, adobe: false },
+        layout: Layout::Tiff {
+            channels: color.channel_count(),
+            bytes_per_sample: color.bytes_per_pixel() / color.channel_count(),
+            stored_channels: stored.channel_count().max(color.channel_count()),
+        },
+        animation: None,
+        jpeg_colorspace: None,
+    })
+}
+
 fn probe_webp(bytes: &[u8]) -> Result<Probe, EngineError> {
     let mut features = std::mem::MaybeUninit::<webp::WebPBitstreamFeatures>::zeroed();
     // SAFETY: libwebp reads at most `bytes.len()` bytes and fills `features`, which is a plain
@@ -326,7 +358,7 @@ impl Probe {
                     3
                 }
             }
-            Layout::Png { channels, .. } => *channels,
+            Layout::Png { channels, .. } | Layout::Tiff { channels, .. } => *channels,
             Layout::Gif => 4,
         }
     }
@@ -358,7 +390,7 @@ pub fn can_shrink_on_load(probe: &Probe) -> bool {
     match probe.format {
         InputFormat::Jpeg => true,
         InputFormat::Webp => !probe.is_animated_webp(),
-        InputFormat::Png | InputFormat::Gif => false,
+        InputFormat::Png | InputFormat::Gif | InputFormat::Tiff => false,
     }
 }
 
@@ -376,7 +408,9 @@ pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32, limits: &Limits) -> Resu
         }
         InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink, limits.max_jpeg_scans),
         InputFormat::Webp if !probe.is_animated_webp() => decode_webp(bytes, probe, shrink),
-        InputFormat::Png | InputFormat::Gif | InputFormat::Webp => decode_with_image_crate(bytes, probe),
+        InputFormat::Png | InputFormat::Gif | InputFormat::Webp | InputFormat::Tiff => {
+            decode_with_image_crate(bytes, probe)
+        }
     }
 }
 
@@ -405,7 +439,7 @@ pub fn frames<'a>(
             decoder.set_limits(limits).map_err(corrupt)?;
             decoder.into_frames()
         }
-        InputFormat::Jpeg | InputFormat::Png => {
+        InputFormat::Jpeg | InputFormat::Png | InputFormat::Tiff => {
             return Err(EngineError::Internal(format!("{} has no frames to iterate", format.name())));
         }
     };
@@ -520,6 +554,11 @@ fn decode_with_image_crate(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, 
         }
         InputFormat::Gif => {
             let mut decoder = image::codecs::gif::GifDecoder::new(cursor).map_err(corrupt)?;
+            decoder.set_limits(limits).map_err(corrupt)?;
+            DynamicImage::from_decoder(decoder).map_err(corrupt)?
+        }
+        InputFormat::Tiff => {
+            let mut decoder = image::codecs::tiff::TiffDecoder::new(cursor).map_err(corrupt)?;
             decoder.set_limits(limits).map_err(corrupt)?;
             DynamicImage::from_decoder(decoder).map_err(corrupt)?
         }

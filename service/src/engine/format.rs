@@ -10,22 +10,38 @@ pub enum InputFormat {
     Png,
     Gif,
     Webp,
+    Tiff,
 }
 
 impl InputFormat {
+    pub const ALL: [InputFormat; 5] =
+        [InputFormat::Jpeg, InputFormat::Png, InputFormat::Gif, InputFormat::Webp, InputFormat::Tiff];
+
     pub fn name(self) -> &'static str {
-        self.as_output().name()
+        match self {
+            InputFormat::Tiff => "tiff",
+            other => other.as_output().name(),
+        }
+    }
+
+    /// The format named `name` (as [`InputFormat::name`] gives it).
+    pub fn parse(name: &str) -> Option<InputFormat> {
+        InputFormat::ALL.into_iter().find(|format| format.name() == name)
     }
 
     pub fn mime_type(self) -> &'static str {
-        self.as_output().mime_type()
+        match self {
+            InputFormat::Tiff => "image/tiff",
+            other => other.as_output().mime_type(),
+        }
     }
 
-    /// The output format that keeps the source format.
+    /// The output format that keeps the source format: itself, or PNG for TIFF, which is not
+    /// written (lossless, like most TIFFs).
     pub fn as_output(self) -> OutputFormat {
         match self {
             InputFormat::Jpeg => OutputFormat::Jpeg,
-            InputFormat::Png => OutputFormat::Png,
+            InputFormat::Png | InputFormat::Tiff => OutputFormat::Png,
             InputFormat::Gif => OutputFormat::Gif,
             InputFormat::Webp => OutputFormat::Webp,
         }
@@ -36,7 +52,7 @@ impl InputFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sniffed {
     Supported(InputFormat),
-    /// A format recognised and refused, by name (`svg`, `pdf`, `avif`, `heic`, `tiff`, `bmp`).
+    /// A format recognised and refused, by name (`svg`, `pdf`, `avif`, `heic`, `bmp`).
     Refused(&'static str),
     Unknown,
 }
@@ -65,8 +81,13 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
     if bytes.starts_with(b"%PDF") {
         return Refused("pdf");
     }
-    if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
-        return Refused("tiff");
+    // Classic TIFF (42) and BigTIFF (43), either byte order.
+    if bytes.starts_with(b"II*\0")
+        || bytes.starts_with(b"MM\0*")
+        || bytes.starts_with(b"II+\0")
+        || bytes.starts_with(b"MM\0+")
+    {
+        return Supported(InputFormat::Tiff);
     }
     if bytes.starts_with(b"BM") && bytes.len() >= 26 {
         return Refused("bmp");
@@ -101,6 +122,12 @@ mod tests {
         assert_eq!(sniff(b"  \n<?xml version='1.0'?><svg/>"), Sniffed::Refused("svg"));
         assert_eq!(sniff(b"<!doctype html><html><body></body></html>"), Sniffed::Unknown);
         assert_eq!(sniff(b"%PDF-1.7"), Sniffed::Refused("pdf"));
+        assert_eq!(sniff(b"II*\0\x08\0\0\0"), Sniffed::Supported(InputFormat::Tiff));
+        assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Sniffed::Supported(InputFormat::Tiff));
+        assert_eq!(sniff(b"II+\0\x08\0\0\0"), Sniffed::Supported(InputFormat::Tiff));
+        for format in InputFormat::ALL {
+            assert_eq!(InputFormat::parse(format.name()), Some(format));
+        }
         assert_eq!(sniff(b""), Sniffed::Unknown);
         assert_eq!(sniff(b"hello world"), Sniffed::Unknown);
         assert_eq!(sniff(b"\xFF\xD8"), Sniffed::Unknown);

@@ -342,6 +342,16 @@ fn decode_bytes(probe: &Probe, shrink: u32, decoded: (u32, u32), channels: u64) 
             let narrowed = if *bytes_per_sample > 1 { full * u64::from(*png_channels) } else { 0 };
             raw + filtered + narrowed + 4 * (u64::from(probe.width) * 8 + 1)
         }
+        Layout::Tiff { channels: out_channels, bytes_per_sample, stored_channels } => {
+            // The `tiff` crate decodes every strip or tile into a buffer of the stored samples
+            // (CMYK: four a pixel), through a buffer of one decompressed strip or tile (at most
+            // the image, for a file of one strip) and the compressed one; `image` then copies
+            // the samples out, converted. Sixteen-bit samples are narrowed in a further buffer.
+            let stored = full * u64::from(*stored_channels) * u64::from(*bytes_per_sample);
+            let out = full * u64::from(*out_channels) * u64::from(*bytes_per_sample);
+            let narrowed = if *bytes_per_sample > 1 { full * u64::from(*out_channels) } else { 0 };
+            3 * stored + out + narrowed
+        }
         // The canvas, a frame as large as it, and the frame's palette indices; an animation's
         // frames are composed on a canvas, with a copy kept for the disposal that restores it.
         Layout::Gif if probe.animation.is_some() => full * (4 * 3 + 1),

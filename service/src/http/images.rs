@@ -16,7 +16,7 @@ use super::error::{ApiError, Problem};
 use super::schema::{ImageBytes, ImageForm};
 use super::{AppState, WriteAccess};
 use crate::catalog::{ImageRow, Inserted};
-use crate::engine::{self, OutputFormat};
+use crate::engine::{self, InputFormat};
 use crate::store::BlobKey;
 
 /// What the API says of an image.
@@ -144,7 +144,7 @@ pub(super) async fn read_image_body(state: &AppState, request: Request) -> Resul
     path = "/v1/images",
     tag = "images",
     request_body(
-        description = "The image: JPEG, PNG, GIF or WebP, raw or as multipart field `file`",
+        description = "The image: JPEG, PNG, GIF, WebP or TIFF, raw or as multipart field `file`",
         content(
             (ImageBytes = "image/*"),
             (ImageForm = "multipart/form-data"),
@@ -280,7 +280,7 @@ pub async fn original(
 ) -> Result<Response, ApiError> {
     let image = find_image(&state, &id).await?;
     let etag = format!("\"{}\"", image.sha256);
-    let mime = OutputFormat::parse(&image.format).map_or("application/octet-stream", OutputFormat::mime_type);
+    let mime = InputFormat::parse(&image.format).map_or("application/octet-stream", InputFormat::mime_type);
     if super::render::matches_etag(&headers, &etag) {
         return Ok(super::render::not_modified(&etag, false));
     }

@@ -19,7 +19,7 @@ use super::{AppState, WriteAccess, auth};
 use crate::catalog::{ImageRow, VariantRow};
 use crate::engine::format::{Sniffed, sniff};
 use crate::engine::spec::FormatRequest;
-use crate::engine::{self, OutputFormat, Rendered, Spec, plan};
+use crate::engine::{self, InputFormat, OutputFormat, Rendered, Spec, plan};
 use crate::store::BlobKey;
 use crate::telemetry;
 
@@ -185,7 +185,7 @@ pub async fn render_image(
             image
         }
     };
-    let source = OutputFormat::parse(&image.format).unwrap_or(OutputFormat::Jpeg);
+    let source = InputFormat::parse(&image.format).map_or(OutputFormat::Jpeg, InputFormat::as_output);
     let (spec, vary) =
         negotiate(spec, &accept_header(&headers), source, |spec| plan::output_size(image.width, image.height, spec));
     let variant_key = spec.variant_key();
@@ -274,7 +274,7 @@ pub(super) mod tests {
     tag = "render",
     params(SpecParams),
     request_body(
-        description = "The image: JPEG, PNG, GIF or WebP, raw or as multipart field `file`",
+        description = "The image: JPEG, PNG, GIF, WebP or TIFF, raw or as multipart field `file`",
         content((ImageBytes = "image/*"), (ImageForm = "multipart/form-data")),
     ),
     responses(
