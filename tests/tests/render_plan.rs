@@ -401,6 +401,14 @@ fn known_joint_cases() {
     let (result, peak) = measured_render(&small, &spec);
     assert_eq!(result.map(|r| (r.width, r.height)).unwrap(), (4690, 565));
     assert!(peak <= planned.peak_bytes, "allocated {peak}, planned {}", planned.peak_bytes);
+    // A gray JPEG's output buffer was sized for 4:4:4 (9.6 MB here, where gray needs 3.2 MB):
+    // 11.23 MB allocated against 11.21 MB planned.
+    let small = source(Source::Jpeg, 23, 22);
+    let spec = Spec::parse("w=1289&gray=1&enlarge=1&q=1", &Presets::default()).unwrap();
+    let planned = plan::plan(&decode::probe(&small, &LIMITS).unwrap(), &spec, &LIMITS).unwrap();
+    let (result, peak) = measured_render(&small, &spec);
+    assert_eq!(result.map(|r| (r.width, r.height)).unwrap(), (1289, 1233));
+    assert!(peak <= planned.peak_bytes, "allocated {peak}, planned {}", planned.peak_bytes);
     // The PNG decoder inflates into a buffer that may hold every filtered row at once: 8.0 MB
     // for the 4 MB of this one, planned at 7.2 MB when only the pixels were counted.
     let large = source(Source::PngAlpha, 1000, 1000);

@@ -57,7 +57,9 @@ fn encode_jpeg(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
     // Into one buffer of libjpeg-turbo's worst-case size, which it then never grows: its own
     // buffer would double as it fills and be copied out at the end, up to three times the
     // output at once. Pages of the zeroed allocation that are not written are not touched.
-    let mut output = vec![0u8; compressor.buf_len(width, height).map_err(|e| fail(e.to_string()))?];
+    // Sized for this subsampling: `Compressor::buf_len` gave the 4:4:4 size (three times as
+    // large) for a gray image.
+    let mut output = vec![0u8; turbojpeg::compressed_buf_len(width, height, subsamp).map_err(|e| fail(e.to_string()))?];
     let written = compressor.compress_to_slice(input, &mut output).map_err(|e| fail(e.to_string()))?;
     output.truncate(written);
     output.shrink_to_fit();
