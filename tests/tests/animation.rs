@@ -13,9 +13,8 @@ fn render(input: &[u8], query: &str, limits: &Limits) -> Result<engine::Rendered
     engine::render(input, &spec(query), limits)
 }
 
-/// The frames of a GIF as an independent decoder composes them, with their delays in ms.
-fn frames(gif: &[u8]) -> Vec<(RgbaImage, u32)> {
-    let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(gif)).expect("a GIF");
+/// The frames an animation decoder composes, with their delays in ms.
+fn composed<'a>(decoder: impl AnimationDecoder<'a>) -> Vec<(RgbaImage, u32)> {
     decoder
         .into_frames()
         .map(|frame| {
@@ -26,18 +25,14 @@ fn frames(gif: &[u8]) -> Vec<(RgbaImage, u32)> {
         .collect()
 }
 
-/// The frames of an animated WebP as `image-webp` (not libwebp, which writes them) composes
-/// them, with their delays in ms.
+/// The frames of a GIF as an independent decoder composes them.
+fn frames(gif: &[u8]) -> Vec<(RgbaImage, u32)> {
+    composed(image::codecs::gif::GifDecoder::new(std::io::Cursor::new(gif)).expect("a GIF"))
+}
+
+/// The frames of an animated WebP as `image-webp` (not libwebp, which writes them) composes them.
 fn webp_frames(webp: &[u8]) -> Vec<(RgbaImage, u32)> {
-    let decoder = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(webp)).expect("a WebP");
-    decoder
-        .into_frames()
-        .map(|frame| {
-            let frame = frame.expect("a frame");
-            let (numerator, denominator) = frame.delay().numer_denom_ms();
-            (frame.into_buffer(), numerator / denominator)
-        })
-        .collect()
+    composed(image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(webp)).expect("a WebP"))
 }
 
 /// The composed squares, checked at half scale (see [`animation::squares`]).

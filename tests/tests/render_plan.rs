@@ -370,6 +370,18 @@ fn every_render_stays_within_its_plan_and_the_budget() {
     eprintln!("{cases} source x spec pairs within their plans in {:?}", started.elapsed());
 }
 
+/// Renders a `kind` source of `size` as `query` asks, checks it allocated no more than its plan,
+/// and returns the output's size.
+fn within_plan(kind: Source, (width, height): (u32, u32), query: &str) -> (u32, u32) {
+    let input = source(kind, width, height);
+    let spec = Spec::parse(query, &Presets::default()).unwrap();
+    let planned = plan::plan(&decode::probe(&input, &LIMITS).unwrap(), &spec, &LIMITS).unwrap();
+    let (result, peak) = measured_render(&input, &spec);
+    let rendered = result.unwrap_or_else(|e| panic!("{kind:?} `{query}`: {e}"));
+    assert!(peak <= planned.peak_bytes, "{kind:?} `{query}`: allocated {peak}, planned {}", planned.peak_bytes);
+    (rendered.width, rendered.height)
+}
+
 /// The cases that found bugs, kept as they were found.
 #[test]
 fn known_joint_cases() {
@@ -395,28 +407,13 @@ fn known_joint_cases() {
     assert_eq!(result.map(|r| (r.width, r.height)).unwrap(), (16_384, 1));
     // The PNG encoder once held the whole compressed stream in a buffer of its own, beside the
     // output: 1.5 MB over the plan for this 4690x565 enlargement.
-    let small = source(Source::Png16, 108, 13);
-    let spec = Spec::parse("w=4690&flip=h&enlarge=1&q=1", &Presets::default()).unwrap();
-    let planned = plan::plan(&decode::probe(&small, &LIMITS).unwrap(), &spec, &LIMITS).unwrap();
-    let (result, peak) = measured_render(&small, &spec);
-    assert_eq!(result.map(|r| (r.width, r.height)).unwrap(), (4690, 565));
-    assert!(peak <= planned.peak_bytes, "allocated {peak}, planned {}", planned.peak_bytes);
+    assert_eq!(within_plan(Source::Png16, (108, 13), "w=4690&flip=h&enlarge=1&q=1"), (4690, 565));
     // A gray JPEG's output buffer was sized for 4:4:4 (9.6 MB here, where gray needs 3.2 MB):
     // 11.23 MB allocated against 11.21 MB planned.
-    let small = source(Source::Jpeg, 23, 22);
-    let spec = Spec::parse("w=1289&gray=1&enlarge=1&q=1", &Presets::default()).unwrap();
-    let planned = plan::plan(&decode::probe(&small, &LIMITS).unwrap(), &spec, &LIMITS).unwrap();
-    let (result, peak) = measured_render(&small, &spec);
-    assert_eq!(result.map(|r| (r.width, r.height)).unwrap(), (1289, 1233));
-    assert!(peak <= planned.peak_bytes, "allocated {peak}, planned {}", planned.peak_bytes);
+    assert_eq!(within_plan(Source::Jpeg, (23, 22), "w=1289&gray=1&enlarge=1&q=1"), (1289, 1233));
     // The PNG decoder inflates into a buffer that may hold every filtered row at once: 8.0 MB
     // for the 4 MB of this one, planned at 7.2 MB when only the pixels were counted.
-    let large = source(Source::PngAlpha, 1000, 1000);
-    let spec = Spec::parse("w=1&crop=0,0,2,1&q=1", &Presets::default()).unwrap();
-    let planned = plan::plan(&decode::probe(&large, &LIMITS).unwrap(), &spec, &LIMITS).unwrap();
-    let (result, peak) = measured_render(&large, &spec);
-    assert!(result.is_ok());
-    assert!(peak <= planned.peak_bytes, "allocated {peak}, planned {}", planned.peak_bytes);
+    within_plan(Source::PngAlpha, (1000, 1000), "w=1&crop=0,0,2,1&q=1");
 }
 
 #[test]

@@ -133,6 +133,18 @@ fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
     Ok(out)
 }
 
+/// libwebp's settings for the spec: quality, effort 4, lossless when asked.
+fn webp_config(options: EncodeOptions) -> Result<webp::WebPConfig, EngineError> {
+    let mut config = webp::WebPConfig::new().map_err(|()| internal("webp")("version mismatch".into()))?;
+    config.quality = f32::from(options.quality);
+    config.method = 4;
+    if options.lossless {
+        config.lossless = 1;
+        config.exact = 0;
+    }
+    Ok(config)
+}
+
 fn encode_webp(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, EngineError> {
     let fail = internal("webp");
     let rgb;
@@ -149,13 +161,7 @@ fn encode_webp(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
             (rgb.as_raw(), 3)
         }
     };
-    let mut config = webp::WebPConfig::new().map_err(|()| fail("version mismatch".into()))?;
-    config.quality = f32::from(options.quality);
-    config.method = 4;
-    if options.lossless {
-        config.lossless = 1;
-        config.exact = 0;
-    }
+    let config = webp_config(options)?;
     let mut picture = webp::WebPPicture::new().map_err(|()| fail("version mismatch".into()))?;
     picture.width = image.width() as i32;
     picture.height = image.height() as i32;
@@ -305,13 +311,7 @@ impl<'w> WebpAnimation<'w> {
         options: EncodeOptions,
     ) -> Result<WebpAnimation<'w>, EngineError> {
         let fail = internal("webp");
-        let mut config = webp::WebPConfig::new().map_err(|()| fail("version mismatch".into()))?;
-        config.quality = f32::from(options.quality);
-        config.method = 4;
-        if options.lossless {
-            config.lossless = 1;
-            config.exact = 0;
-        }
+        let config = webp_config(options)?;
         let mut anim_options = std::mem::MaybeUninit::<webp::WebPAnimEncoderOptions>::zeroed();
         // SAFETY: the options are a plain C struct, zeroed, then set to libwebp's defaults by its
         // own initialiser (checked for the ABI version); the encoder copies them.
