@@ -84,14 +84,15 @@ if [[ -z "$(ls -A "$FUZZ_DIR/corpus/jpeg")" ]]; then
   for file in "$seeds"/*; do mv "$file" "$FUZZ_DIR/corpus/jpeg/progressive-$(basename "$file")"; done
   rm -rf "$seeds"
 fi
-# Animated GIF and WebP, and TIFF, which no render writes: from the tests' generators, once
-# (corpora made before they were read have none).
-if ! ls "$FUZZ_DIR/corpus/decode" | grep -q '^seed2-'; then
+# Animated GIF and WebP, TIFF, JPEG XL and AVIF, which no render writes: from the tests'
+# generators, once (corpora made before they were read have none; seed3- are the JPEG XL ones,
+# seed4- the AVIF ones).
+if ! ls "$FUZZ_DIR/corpus/decode" | grep -q '^seed4-'; then
   cargo run --quiet -p pixelmill-tests --bin fuzz-seeds -- "$FUZZ_DIR/corpus/decode"
   pixelmill="${PIXELMILL_BINARY:-$TARGET_DIR/release/pixelmill}"
   [[ -x "$pixelmill" ]] || { cargo build --release --quiet -p pixelmill; pixelmill="$TARGET_DIR/release/pixelmill"; }
   "$pixelmill" render --out-dir "$FUZZ_DIR/corpus/decode" "fmt=webp" "$FUZZ_DIR/corpus/decode/seed2-anim.gif" >/dev/null
-  for seed in "$FUZZ_DIR"/corpus/decode/seed2-*; do
+  for seed in "$FUZZ_DIR"/corpus/decode/seed[234]-*; do
     for query in "w=20&fmt=gif" "w=16&h=16&fit=cover&fmt=webp&rotate=90" "fmt=png&frame=2" "anim=0&fmt=jpeg"; do
       { printf '%s\n' "$query"; cat "$seed"; } >"$FUZZ_DIR/corpus/render/$(basename "$seed")-$(printf '%s' "$query" | md5sum | cut -c1-8)"
     done

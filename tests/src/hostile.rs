@@ -145,7 +145,8 @@ pub fn corpus() -> Vec<Sample> {
         sample("svg-plain", br#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>"#.to_vec(), Refused),
         sample("pdf", b"%PDF-1.7\n1 0 obj <<>> endobj\n".to_vec(), Refused),
         sample("heic", b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec(), Refused),
-        sample("avif", b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf".to_vec(), Refused),
+        // An AVIF file type box and nothing else: no item to show.
+        sample("avif-file-type-only", b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf".to_vec(), Corrupt),
         // A TIFF header whose first directory has no entries: no size, no samples.
         sample("tiff-empty-directory", b"II*\0\x08\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec(), Corrupt),
         sample("bmp", [b"BM".as_slice(), &[0u8; 60]].concat(), Refused),
@@ -221,6 +222,8 @@ pub fn corpus() -> Vec<Sample> {
 
     samples.extend(bombs(&good_jpeg, &good_png, &good_gif, &good_webp));
     samples.extend(tiffs(&photo));
+    samples.extend(jxls(&good_png));
+    samples.extend(avifs(&good_png));
     samples.push(sample("jpeg-5000-scans", with_scans(&good_jpeg, 5000), TooMuchWork));
     // Over the default frame cap, counted from the blocks: 1,001 one-pixel frames in 14 KB.
     samples.push(sample("gif-1001-frames", crate::animation::many_frames(64, 64, 1001), TooMuchWork));
@@ -303,6 +306,58 @@ fn tiffs(photo: &image::RgbImage) -> Vec<Sample> {
     vec![
         sample("tiff-forged-1.6-gigapixels", forged, Expect::Corrupt),
         sample("tiff-lzw-truncated", truncated, Expect::Corrupt),
+    ]
+}
+
+/// A bare JPEG XL codestream whose size header declares `side` x `side` and whose image
+/// metadata is all default, followed by zeros: the header alone must refuse it.
+fn jxl_size_header(side: u32) -> Vec<u8> {
+    // Fields are packed from the least significant bit: `small` 0, the height's U32 selector 3
+    // (1 + 30 bits), height - 1, the aspect ratio 1 (1:1, so the width is the height), and the
+    // metadata's `all_default` 1.
+    let fields: [(u64, u32); 5] = [(0, 1), (3, 2), (u64::from(side - 1), 30), (1, 3), (1, 1)];
+    let (mut bits, mut count) = (0u64, 0u32);
+    for (value, width) in fields {
+        bits |= value << count;
+        count += width;
+    }
+    let mut out = vec![0xFF, 0x0A];
+    out.extend_from_slice(&bits.to_le_bytes()[..count.div_ceil(8) as usize]);
+    // Zeros where the first frame would start: a reader must not need them to see the size.
+    out.resize(64, 0);
+    out
+}
+
+/// AVIF files that lie about their size, point past their end or stop short.
+fn avifs(good_png: &[u8]) -> Vec<Sample> {
+    let good = crate::encoders::avif(good_png, "png", None, &[]);
+    let ispe = good.windows(4).position(|w| w == b"ispe").expect("an AVIF has an ispe property");
+    // The ispe property's width and height (after its version and flags) set to 2^20 each.
+    let mut forged = good.clone();
+    forged[ispe + 8..ispe + 16].copy_from_slice(&[0, 0x10, 0, 0, 0, 0x10, 0, 0]);
+    // The item location's extent moved past the end of the file: its offset field is the
+    // 4-byte value that equals the mdat payload's offset.
+    let mdat = good.windows(4).position(|w| w == b"mdat").expect("an AVIF has an mdat box") + 4;
+    let offset = (mdat as u32).to_be_bytes();
+    let mut dangling = good.clone();
+    if let Some(at) = good.windows(4).position(|w| w == offset) {
+        dangling[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+    }
+    vec![
+        sample("avif-ispe-1-terapixel", forged, Expect::TooManyPixels),
+        sample("avif-extent-past-the-end", dangling, Expect::Corrupt),
+        sample("avif-truncated", good[..good.len() / 2].to_vec(), Expect::Corrupt),
+    ]
+}
+
+/// JPEG XL files that lie about their size or stop short.
+fn jxls(good_png: &[u8]) -> Vec<Sample> {
+    let good = crate::encoders::jxl(good_png, "png", &["-d", "1"]);
+    vec![
+        sample("jxl-signature-only", vec![0xFF, 0x0A], Expect::Corrupt),
+        sample("jxl-header-1-terapixel", jxl_size_header(1 << 20), Expect::TooManyPixels),
+        sample("jxl-header-only", good[..good.len().min(24)].to_vec(), Expect::Corrupt),
+        sample("jxl-truncated", good[..good.len() / 2].to_vec(), Expect::Corrupt),
     ]
 }
 

@@ -84,3 +84,25 @@ pub fn jpeg_with_orientation(image: &RgbImage, orientation: u16) -> Vec<u8> {
     out.extend_from_slice(&jpeg[2..]);
     out
 }
+
+/// A PNG of `image` carrying `icc` as its colour profile (an iCCP chunk).
+pub fn png_with_profile(image: &RgbImage, icc: &[u8]) -> Vec<u8> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut out);
+    encoder.set_icc_profile(icc.to_vec()).expect("PNG takes a profile");
+    encoder.write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgb8).expect("PNG");
+    out
+}
+
+/// The Display P3 profile: wider than sRGB, so converting its pixels to sRGB changes them.
+pub fn display_p3_profile() -> Vec<u8> {
+    moxcms::ColorProfile::new_display_p3().encode().expect("moxcms writes its own profile")
+}
+
+/// Mean absolute difference per sample between two images of one size and layout.
+pub fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images of different sizes");
+    let sum: u64 = a.iter().zip(b).map(|(&x, &y)| u64::from(x.abs_diff(y))).sum();
+    sum as f64 / a.len().max(1) as f64
+}

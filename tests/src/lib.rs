@@ -3,6 +3,7 @@
 
 pub mod animation;
 pub mod binaries;
+pub mod encoders;
 pub mod hostile;
 pub mod images;
 pub mod server;

@@ -31,6 +31,7 @@ fn image(id: &str, sha256: &str) -> ImageRow {
         height: u32::MAX,
         bytes: 123_456_789_012,
         created_at_ms: 1_700_000_000_000,
+        frames: Some(240),
     }
 }
 
@@ -86,6 +87,10 @@ async fn images(catalog: &Catalog) {
     assert_eq!(catalog.image(&again.id).await.unwrap(), None, "{backend}");
     assert_eq!(catalog.image("missing").await.unwrap(), None, "{backend}");
     assert_eq!(catalog.image_by_sha256(&sha256("missing")).await.unwrap(), None, "{backend}");
+    // An image whose frames were not recorded (uploaded before the column) reads as `None`.
+    let unrecorded = ImageRow { frames: None, ..image(&new_id(), &sha256("unrecorded")) };
+    catalog.insert_image(&unrecorded).await.unwrap();
+    assert_eq!(catalog.image(&unrecorded.id).await.unwrap(), Some(unrecorded), "{backend}");
 }
 
 async fn concurrent_inserts(catalog: &Catalog) {
@@ -117,9 +122,10 @@ async fn concurrent_inserts(catalog: &Catalog) {
 
 async fn listing(catalog: &Catalog) {
     let backend = catalog.backend();
-    // Two images exist already (from `images` and `concurrent_inserts`); five more, newer.
+    // Three images exist already (two from `images`, one from `concurrent_inserts`); five more,
+    // newer.
     let mut expected: Vec<String> = catalog.list_images(100, None).await.unwrap().into_iter().map(|i| i.id).collect();
-    assert_eq!(expected.len(), 2, "{backend}");
+    assert_eq!(expected.len(), 3, "{backend}");
     for n in 0..5 {
         let row = image(&new_id(), &sha256(&format!("list{n}")));
         catalog.insert_image(&row).await.unwrap();

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use image::GenericImageView;
 use pixelmill_tests::binaries::binary;
+use pixelmill_tests::encoders;
 use pixelmill_tests::hostile::{self, Expect};
 use pixelmill_tests::images::{jpeg, jpeg_with_orientation, pattern, png, png_with_alpha};
 use pixelmill_tests::server::{Backend, Server, pixelmill, problem, spawn_app};
@@ -142,6 +143,52 @@ async fn the_api_end_to_end(backend: Backend) {
     assert!(list_blobs(&server, &format!("variants/{id}/")).await.is_empty(), "the variant blobs are gone");
     // The same bytes can come back as a new image.
     assert_eq!(server.upload(photo).await.status(), StatusCode::CREATED);
+
+    // JPEG XL and AVIF (turned a quarter anticlockwise by its irot): sniffed, sized as shown,
+    // served as themselves; a render that keeps the format writes WebP for JPEG XL.
+    let small = png(&pattern(64, 48));
+    let jxl = encoders::jxl(&small, "png", &["-d", "1"]);
+    let avif = encoders::avif(&small, "png", None, &["--irot", "1"]);
+    for (bytes, format, size, kept) in [(jxl, "jxl", (64, 48), "image/webp"), (avif, "avif", (48, 64), "image/avif")] {
+        let created: Value = server.upload(bytes.clone()).await.json().await.unwrap();
+        assert_eq!(created["format"], format);
+        assert_eq!((created["width"].as_u64(), created["height"].as_u64()), (Some(size.0), Some(size.1)), "{format}");
+        let id = created["id"].as_str().unwrap();
+        let original = server.get(&format!("/v1/images/{id}/original")).await;
+        assert_eq!(original.headers()["content-type"], format!("image/{format}").as_str());
+        assert_eq!(original.bytes().await.unwrap().as_ref(), bytes.as_slice());
+        let rendered = server.get(&format!("/v1/images/{id}/render?w=24")).await;
+        assert_eq!(rendered.status(), StatusCode::OK, "{format}");
+        assert_eq!(rendered.headers()["content-type"], kept, "{format}");
+        let png = server.get(&format!("/v1/images/{id}/render?w=24&fmt=png")).await.bytes().await.unwrap();
+        assert_eq!(decoded(&png).dimensions(), (24, 24 * size.1 as u32 / size.0 as u32), "{format}");
+    }
+
+    // An animation stays animated under fmt=auto (WebP where it is taken, else GIF), and is a
+    // still where one is asked for.
+    let created: Value = server.upload(pixelmill_tests::animation::squares()).await.json().await.unwrap();
+    let frames = created["frames"].as_u64().unwrap();
+    assert!(frames > 1, "{created}");
+    let animated_id = created["id"].as_str().unwrap();
+    for (accept, still, mime) in [
+        ("image/webp,*/*", "", "image/webp"),
+        ("image/png,image/gif,*/*", "", "image/gif"),
+        ("image/webp,*/*", "&anim=0", "image/webp"),
+        ("*/*", "&frame=1", "image/png"),
+    ] {
+        let response = server
+            .client
+            .get(server.url(&format!("/v1/images/{animated_id}/render?w=40&fmt=auto{still}")))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["content-type"], mime, "{accept}{still}");
+        let bytes = response.bytes().await.unwrap();
+        let info = pixelmill::engine::inspect(&bytes, &pixelmill::engine::Limits::default()).unwrap();
+        let expected = if still.is_empty() { frames } else { 1 };
+        assert_eq!(u64::from(info.frames), expected, "{accept}{still}");
+    }
 
     // The metric names that dashboards, alerts and the autoscaler use (telemetry.rs).
     let metrics = server.get("/metrics").await.text().await.unwrap();

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::{DynamicImage, ImageFormat, Rgba, RgbaImage};
 use pixelmill::engine::{self, EngineError, Limits, Presets, Spec, decode, plan};
+use pixelmill_tests::encoders;
 use pixelmill_tests::images::encode;
 use pixelmill_tests::tiff_files::{self, Extras};
 use proptest::prelude::*;
@@ -107,9 +108,13 @@ enum Source {
     WebpAnimated,
     TiffLzw,
     Tiff16Deflate,
+    JxlLossy,
+    JxlLossless,
+    Avif,
+    Avif10Alpha,
 }
 
-const SOURCES: [Source; 16] = [
+const SOURCES: [Source; 20] = [
     Source::Png,
     Source::PngGray,
     Source::PngGrayAlpha,
@@ -126,6 +131,10 @@ const SOURCES: [Source; 16] = [
     Source::WebpAnimated,
     Source::TiffLzw,
     Source::Tiff16Deflate,
+    Source::JxlLossy,
+    Source::JxlLossless,
+    Source::Avif,
+    Source::Avif10Alpha,
 ];
 
 /// A picture with detail and alpha, so that no encoder gets an easy flat field.
@@ -182,6 +191,13 @@ fn source(kind: Source, width: u32, height: u32) -> Vec<u8> {
                 compression,
                 Extras::default(),
             )
+        }
+        // cjxl's fastest effort: these are about the decoder, not the encoder.
+        Source::JxlLossy => encoders::jxl(&encode(&rgba, ImageFormat::Png), "png", &["-d", "2", "-e", "1"]),
+        Source::JxlLossless => encoders::jxl(&encode(&rgba, ImageFormat::Png), "png", &["-d", "0", "-e", "1"]),
+        Source::Avif => encoders::avif(&encode(&rgba, ImageFormat::Png), "png", None, &["-y", "420"]),
+        Source::Avif10Alpha => {
+            encoders::avif(&encode(&rgba, ImageFormat::Png), "png", None, &["-d", "10", "-y", "444"])
         }
         Source::WebpAnimated => {
             let generous = Limits { max_render_bytes: 1 << 30, ..LIMITS };
@@ -362,7 +378,10 @@ fn every_render_stays_within_its_plan_and_the_budget() {
     } else {
         TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
     };
-    let strategy = (prop::sample::select(SOURCES.to_vec()), sizes(), spec_strategy());
+    // PIXELMILL_PROPTEST_SOURCES=Jxl (a prefix of the kinds' names) explores only those kinds.
+    let only = std::env::var("PIXELMILL_PROPTEST_SOURCES").unwrap_or_default();
+    let kinds: Vec<Source> = SOURCES.into_iter().filter(|kind| format!("{kind:?}").starts_with(&only)).collect();
+    let strategy = (prop::sample::select(kinds), sizes(), spec_strategy());
     let started = std::time::Instant::now();
     runner
         .run(&strategy, |(kind, size, query)| check(kind, size, &query))

@@ -1,7 +1,7 @@
 //! TIFF input: every common compression, 8 and 16 bits, gray, RGB, RGBA and CMYK, decoded to
 //! the pixels that went in; the orientation tag applied; the colour profile read.
 
-use image::{DynamicImage, GenericImageView, RgbImage};
+use image::{DynamicImage, GenericImageView};
 use pixelmill::engine::{self, EngineError, InputFormat, Limits, Presets, Spec, decode};
 use pixelmill_tests::images;
 use pixelmill_tests::tiff_files::{self, COMPRESSIONS, Extras};
@@ -13,13 +13,6 @@ fn render(input: &[u8], query: &str) -> Result<engine::Rendered, EngineError> {
 
 fn png_pixels(rendered: &engine::Rendered) -> DynamicImage {
     image::load_from_memory(&rendered.bytes).expect("PNG output decodes")
-}
-
-/// Mean absolute difference per channel between two RGB images of one size.
-fn mean_difference(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let sum: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| u64::from(x.abs_diff(y))).sum();
-    sum as f64 / a.as_raw().len() as f64
 }
 
 #[test]
@@ -97,7 +90,11 @@ fn the_orientation_tag_is_applied_and_the_profile_read() {
     assert_eq!(out.dimensions(), (20, 40));
     // The stored top-left quarter (green) is at the top right once turned clockwise.
     let expected = DynamicImage::ImageRgb8(source).rotate90().to_rgb8();
-    assert!(mean_difference(&out, &expected) < 1.0, "{}", mean_difference(&out, &expected));
+    assert!(
+        images::mean_difference(out.as_raw(), expected.as_raw()) < 1.0,
+        "{}",
+        images::mean_difference(out.as_raw(), expected.as_raw())
+    );
     assert_eq!(out.get_pixel(15, 5).0, [0, 200, 0]);
 }
 

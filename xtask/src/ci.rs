@@ -18,7 +18,7 @@ pub fn run() -> Result<(), String> {
         result.map_err(|e| format!("step `{name}` failed: {e}"))
     };
     let cargo = cargo();
-    step("system packages", &system::ensure_build_tools)?;
+    step("system packages", &|| system::ensure_build_tools().and_then(|()| system::ensure_test_encoders()))?;
     step("fmt", &|| cmd::run(&cargo, &["fmt", "--all", "--check"]))?;
     step("clippy", &|| {
         cmd::run(&cargo, &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])?;

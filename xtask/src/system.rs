@@ -1,5 +1,6 @@
 //! System packages the build needs: cmake and nasm build libjpeg-turbo (with its SIMD code) for
-//! the `turbojpeg` crate, and rav1e's assembly. Installed through apt when missing and allowed.
+//! the `turbojpeg` crate, and rav1e's assembly; and the reference encoders the tests make the
+//! formats Pixelmill reads but does not write with. Installed through apt when missing and allowed.
 
 use crate::cmd::Cmd;
 use crate::context::Context;
@@ -10,6 +11,15 @@ const BUILD_TOOLS: &[(&str, &str)] =
 
 pub fn ensure_build_tools() -> Result<(), String> {
     ensure(&Context::from_process(), BUILD_TOOLS)
+}
+
+/// The reference encoders the tests make their JPEG XL, AVIF and HEIC inputs with: formats
+/// Pixelmill reads but does not write.
+const TEST_ENCODERS: &[(&str, &str)] =
+    &[("cjxl", "libjxl-tools"), ("avifenc", "libavif-bin"), ("heif-enc", "libheif-examples")];
+
+pub fn ensure_test_encoders() -> Result<(), String> {
+    ensure(&Context::from_process(), TEST_ENCODERS)
 }
 
 /// Installs the packages of the programs missing from the context's PATH, as root through

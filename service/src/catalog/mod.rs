@@ -39,7 +39,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The columns of `images` in the order [`image_from_row`] reads them, for `concat!`.
 macro_rules! image_columns {
     () => {
-        "id, sha256, format, width, height, bytes, created_at"
+        "id, sha256, format, width, height, bytes, created_at, frames"
     };
 }
 
@@ -61,8 +61,10 @@ macro_rules! api_key_columns {
 /// `service/migrations/<version>_<description>.sql`. Listed here rather than by `sqlx::migrate!`,
 /// whose proc-macro crate builds sqlx, SQLite and aws-lc a second time for the host, in every
 /// profile; `embedded_migrations_are_the_directory` (tests.rs) checks the list against the files.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(20261123000000, "catalog", include_str!("../../migrations/20261123000000_catalog.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (20261123000000, "catalog", include_str!("../../migrations/20261123000000_catalog.sql")),
+    (20261205000000, "image frames", include_str!("../../migrations/20261205000000_image_frames.sql")),
+];
 
 fn migrator() -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr;
@@ -98,6 +100,9 @@ pub struct ImageRow {
     pub height: u32,
     pub bytes: u64,
     pub created_at_ms: i64,
+    /// Frames of an animation, 1 for a still; `None` for an image uploaded before they were
+    /// recorded.
+    pub frames: Option<u32>,
 }
 
 /// One stored rendering of an image.
@@ -513,7 +518,7 @@ impl Catalog {
         let inserted = sqlx::query(concat!(
             "INSERT INTO images (",
             image_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sha256) DO NOTHING"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING"
         ))
         .bind(image.id.as_str())
         .bind(image.sha256.as_str())
@@ -522,6 +527,7 @@ impl Catalog {
         .bind(i64::from(image.height))
         .bind(to_bigint(image.bytes, "bytes")?)
         .bind(image.created_at_ms)
+        .bind(image.frames.map(i64::from))
         .execute(&self.pool)
         .await?;
         Ok(inserted.rows_affected() == 1)
@@ -626,6 +632,13 @@ fn image_from_row(row: &AnyRow) -> Result<ImageRow, Fault> {
         height: from_bigint(row, "height")?,
         bytes: from_bigint(row, "bytes")?,
         created_at_ms: row.try_get("created_at")?,
+        frames: match row.try_get::<Option<i64>, _>("frames")? {
+            Some(frames) => Some(
+                u32::try_from(frames)
+                    .map_err(|_| Fault::Failed(format!("column frames holds {frames}, which is not a frame count")))?,
+            ),
+            None => None,
+        },
     })
 }
 

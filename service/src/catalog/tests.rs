@@ -84,12 +84,16 @@ async fn out_of_range_values_are_errors_not_panics() {
         height: 1,
         bytes: u64::MAX,
         created_at_ms: 0,
+        frames: Some(1),
     };
     let error = catalog.insert_image(&image).await.unwrap_err();
     assert!(matches!(error, CatalogError::Unavailable { op: "insert_image", .. }), "{error}");
 
     // A row written by someone else with a negative width reads as an error too.
-    sqlx::query("INSERT INTO images VALUES ('1', 'b', 'png', -1, 1, 1, 0)").execute(&catalog.pool).await.unwrap();
+    sqlx::query("INSERT INTO images (id, sha256, format, width, height, bytes, created_at) VALUES ('1', 'b', 'png', -1, 1, 1, 0)")
+        .execute(&catalog.pool)
+        .await
+        .unwrap();
     let error = catalog.image("1").await.unwrap_err();
     assert!(error.to_string().contains("column width holds -1"), "{error}");
 }

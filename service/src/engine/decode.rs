@@ -69,6 +69,20 @@ pub enum Layout {
         bytes_per_sample: u8,
         stored_channels: u8,
     },
+    /// Channels of the decoded pixels, and whether the samples are coded in XYB (VarDCT).
+    Jxl {
+        channels: u8,
+        xyb: bool,
+    },
+    /// Channels of the decoded pixels, bits of the coded samples, planes of full size the
+    /// coded samples make, times two (6 for 4:4:4, 4 for 4:2:2, 3 for 4:2:0, 2 for gray), and
+    /// whether there is an alpha plane to decode as well.
+    Avif {
+        channels: u8,
+        bits: u8,
+        planes_x2: u8,
+        alpha: bool,
+    },
 }
 
 /// The marker segments of a JPEG, read without entropy decoding.
@@ -139,6 +153,8 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe, EngineError> {
         InputFormat::Gif => probe_gif(bytes)?,
         InputFormat::Webp => probe_webp(bytes)?,
         InputFormat::Tiff => probe_tiff(bytes)?,
+        InputFormat::Jxl => probe_jxl(bytes)?,
+        InputFormat::Avif => probe_avif(bytes)?,
     };
     check_pixels(u64::from(probe.width), u64::from(probe.height), limits.max_input_pixels, format)?;
     if let Layout::Jpeg(jpeg) = &probe.layout
@@ -313,6 +329,48 @@ fn probe_tiff(bytes: &[u8]) -> Result<Probe, EngineError> {
     })
 }
 
+fn probe_jxl(bytes: &[u8]) -> Result<Probe, EngineError> {
+    let header = crate::engine::jxl::header(bytes)?;
+    Ok(Probe {
+        format: InputFormat::Jxl,
+        // The decoder applies the orientation and converts to sRGB itself: the probe describes
+        // the pixels it returns, which need neither step again.
+        width: header.width,
+        height: header.height,
+        metadata: Metadata::default(),
+        layout: Layout::Jxl { channels: header.channels, xyb: header.xyb },
+        animation: None,
+        jpeg_colorspace: None,
+    })
+}
+
+fn probe_avif(bytes: &[u8]) -> Result<Probe, EngineError> {
+    let still = crate::engine::avif::read(bytes)?;
+    let (bits, planes_x2) = crate::engine::avif::samples(&still);
+    let alpha = still.alpha.is_some();
+    if alpha && still.alpha_size.is_some_and(|size| size != (still.width, still.height)) {
+        return Err(EngineError::corrupt("avif", "the alpha plane's size is not the image's"));
+    }
+    Ok(Probe {
+        format: InputFormat::Avif,
+        width: still.width,
+        height: still.height,
+        metadata: Metadata {
+            orientation: still.orientation,
+            icc_profile: crate::engine::avif::profile(&still),
+            adobe: false,
+        },
+        layout: Layout::Avif {
+            channels: if planes_x2 == 2 { 1 } else { 3 } + u8::from(alpha),
+            bits: bits as u8,
+            planes_x2,
+            alpha,
+        },
+        animation: None,
+        jpeg_colorspace: None,
+    })
+}
+
 fn probe_webp(bytes: &[u8]) -> Result<Probe, EngineError> {
     let mut features = std::mem::MaybeUninit::<webp::WebPBitstreamFeatures>::zeroed();
     // SAFETY: libwebp reads at most `bytes.len()` bytes and fills `features`, which is a plain
@@ -358,7 +416,10 @@ impl Probe {
                     3
                 }
             }
-            Layout::Png { channels, .. } | Layout::Tiff { channels, .. } => *channels,
+            Layout::Png { channels, .. }
+            | Layout::Tiff { channels, .. }
+            | Layout::Jxl { channels, .. }
+            | Layout::Avif { channels, .. } => *channels,
             Layout::Gif => 4,
         }
     }
@@ -390,7 +451,7 @@ pub fn can_shrink_on_load(probe: &Probe) -> bool {
     match probe.format {
         InputFormat::Jpeg => true,
         InputFormat::Webp => !probe.is_animated_webp(),
-        InputFormat::Png | InputFormat::Gif | InputFormat::Tiff => false,
+        InputFormat::Png | InputFormat::Gif | InputFormat::Tiff | InputFormat::Jxl | InputFormat::Avif => false,
     }
 }
 
@@ -408,6 +469,8 @@ pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32, limits: &Limits) -> Resu
         }
         InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink, limits.max_jpeg_scans),
         InputFormat::Webp if !probe.is_animated_webp() => decode_webp(bytes, probe, shrink),
+        InputFormat::Jxl => crate::engine::jxl::decode(bytes, limits.max_render_bytes),
+        InputFormat::Avif => decode_avif(bytes, probe, limits),
         InputFormat::Png | InputFormat::Gif | InputFormat::Webp | InputFormat::Tiff => {
             decode_with_image_crate(bytes, probe)
         }
@@ -439,7 +502,7 @@ pub fn frames<'a>(
             decoder.set_limits(limits).map_err(corrupt)?;
             decoder.into_frames()
         }
-        InputFormat::Jpeg | InputFormat::Png | InputFormat::Tiff => {
+        InputFormat::Jpeg | InputFormat::Png | InputFormat::Tiff | InputFormat::Jxl | InputFormat::Avif => {
             return Err(EngineError::Internal(format!("{} has no frames to iterate", format.name())));
         }
     };
@@ -459,6 +522,15 @@ pub fn frame(bytes: &[u8], probe: &Probe, index: u32) -> Result<DynamicImage, En
         Some(frame) => frame.map(|(image, _)| image),
         None => Err(EngineError::corrupt(probe.format.name(), format!("frame {index} is missing"))),
     }
+}
+
+fn decode_avif(bytes: &[u8], probe: &Probe, limits: &Limits) -> Result<DynamicImage, EngineError> {
+    let still = crate::engine::avif::read(bytes)?;
+    let image = crate::engine::avif::decode(&still, limits.max_input_pixels)?;
+    if image.color().channel_count() != probe.decoded_channels() {
+        return Err(EngineError::corrupt("avif", "the AV1 data's channels are not the ones its header names"));
+    }
+    Ok(image)
 }
 
 fn decode_jpeg(bytes: &[u8], probe: &Probe, shrink: u32, scan_limit: u32) -> Result<DynamicImage, EngineError> {
@@ -562,7 +634,7 @@ fn decode_with_image_crate(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, 
             decoder.set_limits(limits).map_err(corrupt)?;
             DynamicImage::from_decoder(decoder).map_err(corrupt)?
         }
-        InputFormat::Webp | InputFormat::Jpeg => {
+        InputFormat::Webp | InputFormat::Jpeg | InputFormat::Jxl | InputFormat::Avif => {
             let mut decoder = image::codecs::webp::WebPDecoder::new(cursor).map_err(corrupt)?;
             decoder.set_limits(limits).map_err(corrupt)?;
             DynamicImage::from_decoder(decoder).map_err(corrupt)?

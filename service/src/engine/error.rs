@@ -9,9 +9,9 @@ pub enum EngineError {
     Spec(#[from] SpecError),
     #[error("the body is empty")]
     Empty,
-    #[error("not an image format Pixelmill reads (JPEG, PNG, GIF, WebP, TIFF)")]
+    #[error("not an image format Pixelmill reads (JPEG, PNG, GIF, WebP, TIFF, JPEG XL, AVIF)")]
     UnknownFormat,
-    #[error("{0} images are not accepted; send JPEG, PNG, GIF, WebP or TIFF")]
+    #[error("{0} images are not accepted; send JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF")]
     RefusedFormat(&'static str),
     #[error("the {format} image is corrupt or truncated: {detail}")]
     Corrupt { format: &'static str, detail: String },

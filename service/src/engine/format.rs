@@ -11,15 +11,25 @@ pub enum InputFormat {
     Gif,
     Webp,
     Tiff,
+    Jxl,
+    Avif,
 }
 
 impl InputFormat {
-    pub const ALL: [InputFormat; 5] =
-        [InputFormat::Jpeg, InputFormat::Png, InputFormat::Gif, InputFormat::Webp, InputFormat::Tiff];
+    pub const ALL: [InputFormat; 7] = [
+        InputFormat::Jpeg,
+        InputFormat::Png,
+        InputFormat::Gif,
+        InputFormat::Webp,
+        InputFormat::Tiff,
+        InputFormat::Jxl,
+        InputFormat::Avif,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             InputFormat::Tiff => "tiff",
+            InputFormat::Jxl => "jxl",
             other => other.as_output().name(),
         }
     }
@@ -32,18 +42,21 @@ impl InputFormat {
     pub fn mime_type(self) -> &'static str {
         match self {
             InputFormat::Tiff => "image/tiff",
+            InputFormat::Jxl => "image/jxl",
             other => other.as_output().mime_type(),
         }
     }
 
-    /// The output format that keeps the source format: itself, or PNG for TIFF, which is not
-    /// written (lossless, like most TIFFs).
+    /// The output format that keeps the source format: itself where it is written; PNG for TIFF
+    /// (lossless, like most TIFFs); WebP for JPEG XL, which few browsers show (lossy and with
+    /// alpha, like JPEG XL's photos and graphics).
     pub fn as_output(self) -> OutputFormat {
         match self {
             InputFormat::Jpeg => OutputFormat::Jpeg,
             InputFormat::Png | InputFormat::Tiff => OutputFormat::Png,
             InputFormat::Gif => OutputFormat::Gif,
-            InputFormat::Webp => OutputFormat::Webp,
+            InputFormat::Webp | InputFormat::Jxl => OutputFormat::Webp,
+            InputFormat::Avif => OutputFormat::Avif,
         }
     }
 }
@@ -52,7 +65,7 @@ impl InputFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sniffed {
     Supported(InputFormat),
-    /// A format recognised and refused, by name (`svg`, `pdf`, `avif`, `heic`, `bmp`).
+    /// A format recognised and refused, by name (`svg`, `pdf`, `heic`, `bmp`).
     Refused(&'static str),
     Unknown,
 }
@@ -72,11 +85,20 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
         return Supported(InputFormat::Webp);
     }
     if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
-        return match &bytes[8..12] {
-            b"avif" | b"avis" => Refused("avif"),
-            b"heic" | b"heix" | b"hevc" | b"hevx" | b"mif1" | b"msf1" | b"heim" | b"heis" => Refused("heic"),
-            _ => Unknown,
-        };
+        // The major brand, then the compatible brands after the minor version.
+        let size = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        let ftyp = &bytes[..size.clamp(12, bytes.len())];
+        let compatible = ftyp.get(16..).unwrap_or_default().chunks_exact(4);
+        let brands: Vec<&[u8]> = std::iter::once(&ftyp[8..12]).chain(compatible).collect();
+        if brands.iter().any(|b| matches!(*b, b"avif" | b"avis")) {
+            return Supported(InputFormat::Avif);
+        }
+        const HEIF: [&[u8]; 8] = [b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis"];
+        return if brands.iter().any(|b| HEIF.contains(b)) { Refused("heic") } else { Unknown };
+    }
+    // A bare JPEG XL codestream, or the ISOBMFF-style container's signature box.
+    if bytes.starts_with(&[0xFF, 0x0A]) || bytes.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n") {
+        return Supported(InputFormat::Jxl);
     }
     if bytes.starts_with(b"%PDF") {
         return Refused("pdf");
@@ -117,12 +139,16 @@ mod tests {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\nrest"), Sniffed::Supported(InputFormat::Png));
         assert_eq!(sniff(b"GIF89a...."), Sniffed::Supported(InputFormat::Gif));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Sniffed::Supported(InputFormat::Webp));
-        assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0"), Sniffed::Refused("avif"));
+        assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0"), Sniffed::Supported(InputFormat::Avif));
+        // A HEIF file whose compatible brands name AVIF is one.
+        assert_eq!(sniff(b"\0\0\0\x18ftypmif1\0\0\0\0avifmiaf"), Sniffed::Supported(InputFormat::Avif));
         assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0"), Sniffed::Refused("heic"));
         assert_eq!(sniff(b"  \n<?xml version='1.0'?><svg/>"), Sniffed::Refused("svg"));
         assert_eq!(sniff(b"<!doctype html><html><body></body></html>"), Sniffed::Unknown);
         assert_eq!(sniff(b"%PDF-1.7"), Sniffed::Refused("pdf"));
         assert_eq!(sniff(b"II*\0\x08\0\0\0"), Sniffed::Supported(InputFormat::Tiff));
+        assert_eq!(sniff(&[0xFF, 0x0A, 0xFA, 0x1F]), Sniffed::Supported(InputFormat::Jxl));
+        assert_eq!(sniff(b"\0\0\0\x0cJXL \r\n\x87\n\0\0\0\x14ftypjxl "), Sniffed::Supported(InputFormat::Jxl));
         assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Sniffed::Supported(InputFormat::Tiff));
         assert_eq!(sniff(b"II+\0\x08\0\0\0"), Sniffed::Supported(InputFormat::Tiff));
         for format in InputFormat::ALL {

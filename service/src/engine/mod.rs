@@ -9,13 +9,16 @@
 //! orientation -> crop and resize in one resampling pass -> rotate, flip -> trim (cover) or pad
 //! (contain) -> blur, sharpen, gray -> convert to sRGB -> flatten alpha -> encode.
 
+pub mod avif;
 pub mod color;
 pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod format;
 pub mod geometry;
+pub mod heif;
 pub mod jpeg;
+pub mod jxl;
 pub mod metadata;
 pub mod ops;
 pub mod plan;
@@ -73,6 +76,8 @@ pub struct ImageInfo {
     /// Dimensions as displayed, after EXIF orientation.
     pub width: u32,
     pub height: u32,
+    /// Frames of an animated GIF or WebP, 1 for a still.
+    pub frames: u32,
 }
 
 /// Time spent in each stage of a render.
@@ -105,7 +110,7 @@ pub(crate) fn swaps_axes(orientation: Orientation) -> bool {
 pub fn inspect(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> {
     let probe = decode::probe(input, limits)?;
     let (width, height) = oriented_size(&probe);
-    Ok(ImageInfo { format: probe.format, width, height })
+    Ok(ImageInfo { format: probe.format, width, height, frames: probe.animation.map_or(1, |a| a.frames) })
 }
 
 /// Reads format and displayed size, and decodes the pixels to prove the file is whole, at the
@@ -122,7 +127,7 @@ pub fn validate(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError>
     }
     decode::decode(input, &probe, shrink, limits)?;
     let (width, height) = oriented_size(&probe);
-    Ok(ImageInfo { format: probe.format, width, height })
+    Ok(ImageInfo { format: probe.format, width, height, frames: probe.animation.map_or(1, |a| a.frames) })
 }
 
 /// The source's size as displayed, after EXIF orientation.

@@ -107,6 +107,7 @@ mod tests {
             height: 10,
             bytes: 100,
             created_at_ms: 0,
+            frames: Some(1),
         })
     }
 

@@ -26,7 +26,7 @@ pub struct ImageMetadata {
     pub id: String,
     /// SHA-256 of the original bytes, hex.
     pub sha256: String,
-    /// `jpeg`, `png`, `gif` or `webp`, sniffed from the bytes.
+    /// `jpeg`, `png`, `gif`, `webp`, `tiff`, `jxl` or `avif`, sniffed from the bytes.
     pub format: String,
     /// Width as displayed, after EXIF orientation.
     pub width: u32,
@@ -34,6 +34,10 @@ pub struct ImageMetadata {
     pub height: u32,
     /// Size of the original in bytes.
     pub bytes: u64,
+    /// Frames of an animated GIF or WebP, 1 for a still; absent for images uploaded before
+    /// frames were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u32>,
     /// RFC 3339, UTC.
     pub created_at: String,
     pub links: ImageLinks,
@@ -82,6 +86,7 @@ pub(super) fn metadata_of(row: &ImageRow) -> ImageMetadata {
         width: row.width,
         height: row.height,
         bytes: row.bytes,
+        frames: row.frames,
         created_at,
         links: ImageLinks { original: format!("{base}/original"), render: format!("{base}/render"), self_link: base },
     }
@@ -144,7 +149,7 @@ pub(super) async fn read_image_body(state: &AppState, request: Request) -> Resul
     path = "/v1/images",
     tag = "images",
     request_body(
-        description = "The image: JPEG, PNG, GIF, WebP or TIFF, raw or as multipart field `file`",
+        description = "The image: JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF, raw or as multipart field `file`",
         content(
             (ImageBytes = "image/*"),
             (ImageForm = "multipart/form-data"),
@@ -188,6 +193,7 @@ pub async fn upload(
         height: info.height,
         bytes: bytes.len() as u64,
         created_at_ms: crate::catalog::now_ms(),
+        frames: Some(info.frames),
     };
     // Blob first, then row: a row never points at a missing blob.
     state.store().put(&key, bytes, info.format.mime_type()).await?;

@@ -56,14 +56,16 @@ fn parse_spec(state: &AppState, query: &str) -> Result<Spec, ApiError> {
 }
 
 /// Resolves `fmt=auto` from `Accept`: WebP when accepted (AVIF compresses better but encodes an
-/// order of magnitude slower), then AVIF, else JPEG for JPEG sources and PNG for the rest; a
-/// format that cannot hold the output's dimensions (from `output_size`, asked for `auto` only,
-/// when it knows them) is passed over, and PNG holds any. Returns the spec and whether the
-/// response varies by `Accept`.
+/// order of magnitude slower), then AVIF, else JPEG for JPEG sources and PNG for the rest. A
+/// source of more than one frame (`frames`) stays animated unless the spec asks for a still:
+/// WebP when accepted, else GIF. A format that cannot hold the output's dimensions (from
+/// `output_size`, asked for `auto` only, when it knows them) is passed over, and PNG holds any.
+/// Returns the spec and whether the response varies by `Accept`.
 fn negotiate(
     spec: Spec,
     accept: &str,
     source: OutputFormat,
+    frames: u32,
     output_size: impl FnOnce(&Spec) -> Option<(u32, u32)>,
 ) -> (Spec, bool) {
     if spec.format != Some(FormatRequest::Auto) {
@@ -79,11 +81,17 @@ fn negotiate(
         })
     };
     let side = output.map_or(0, |(width, height)| width.max(height));
-    let candidates = [
-        (OutputFormat::Webp, accepts("image/webp")),
-        (OutputFormat::Avif, accepts("image/avif")),
-        (OutputFormat::Jpeg, source == OutputFormat::Jpeg),
-    ];
+    // An animation stays one unless a still is asked for: WebP where it is taken, else GIF.
+    let animation = frames > 1 && spec.animated && spec.frame.is_none();
+    let candidates = if animation {
+        vec![(OutputFormat::Webp, accepts("image/webp")), (OutputFormat::Gif, true)]
+    } else {
+        vec![
+            (OutputFormat::Webp, accepts("image/webp")),
+            (OutputFormat::Avif, accepts("image/avif")),
+            (OutputFormat::Jpeg, source == OutputFormat::Jpeg),
+        ]
+    };
     let chosen = candidates
         .into_iter()
         .find(|&(format, wanted)| wanted && side <= format.max_dimension())
@@ -186,8 +194,9 @@ pub async fn render_image(
         }
     };
     let source = InputFormat::parse(&image.format).map_or(OutputFormat::Jpeg, InputFormat::as_output);
-    let (spec, vary) =
-        negotiate(spec, &accept_header(&headers), source, |spec| plan::output_size(image.width, image.height, spec));
+    let (spec, vary) = negotiate(spec, &accept_header(&headers), source, image.frames.unwrap_or(1), |spec| {
+        plan::output_size(image.width, image.height, spec)
+    });
     let variant_key = spec.variant_key();
     let etag = format!("\"{}-{}\"", &image.sha256[..16.min(image.sha256.len())], variant_key);
     if matches_etag(&headers, &etag) {
@@ -274,7 +283,7 @@ pub(super) mod tests {
     tag = "render",
     params(SpecParams),
     request_body(
-        description = "The image: JPEG, PNG, GIF, WebP or TIFF, raw or as multipart field `file`",
+        description = "The image: JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF, raw or as multipart field `file`",
         content((ImageBytes = "image/*"), (ImageForm = "multipart/form-data")),
     ),
     responses(
@@ -314,8 +323,10 @@ pub async fn render_body(
         if body.starts_with(tests::PANIC_BODY) {
             panic!("fault injected by a test");
         }
-        let (spec, _) = negotiate(spec, &accept, source, |spec| {
-            let info = engine::inspect(&body, &limits).ok()?;
+        let info = engine::inspect(&body, &limits).ok();
+        let frames = info.as_ref().map_or(1, |info| info.frames);
+        let (spec, _) = negotiate(spec, &accept, source, frames, |spec| {
+            let info = info?;
             plan::output_size(info.width, info.height, spec)
         });
         engine::render(&body, &spec, &limits)

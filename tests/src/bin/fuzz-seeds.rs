@@ -1,11 +1,11 @@
 //! Writes fuzzing seeds of the inputs no `pixelmill render` of a still gives: an animated GIF
-//! (which `pixelmill render` turns into an animated WebP), and TIFF of each compression and
-//! sample layout. usage: fuzz-seeds DIR
+//! (which `pixelmill render` turns into an animated WebP), TIFF of each compression and
+//! sample layout, JPEG XL and AVIF. usage: fuzz-seeds DIR
 
 use std::path::PathBuf;
 
 use pixelmill_tests::tiff_files::{self, COMPRESSIONS, Extras};
-use pixelmill_tests::{animation, images};
+use pixelmill_tests::{animation, encoders, images};
 use tiff::encoder::colortype;
 
 fn main() {
@@ -30,4 +30,17 @@ fn main() {
         );
         write(&format!("seed2-{name}-rgb16.tif"), &wide);
     }
+    // JPEG XL: lossy (VarDCT, XYB), lossless (modular) with alpha, and a recompressed JPEG
+    // with its orientation moved into the codestream.
+    let png = images::png(&photo);
+    write("seed3-lossy.jxl", &encoders::jxl(&png, "png", &["-d", "1"]));
+    write("seed3-lossless-alpha.jxl", &encoders::jxl(&images::png_with_alpha(48, 32), "png", &["-d", "0"]));
+    write("seed3-jpeg.jxl", &encoders::jxl(&images::jpeg_with_orientation(&photo, 6), "jpg", &["--lossless_jpeg=1"]));
+    // AVIF: 4:2:0 8-bit, 4:4:4 10-bit with alpha, gray, rotated and mirrored, Display P3.
+    write("seed4-420.avif", &encoders::avif(&png, "png", None, &["-y", "420"]));
+    let alpha = images::png_with_alpha(48, 32);
+    write("seed4-444-10bit-alpha.avif", &encoders::avif(&alpha, "png", None, &["-y", "444", "-d", "10"]));
+    write("seed4-gray.avif", &encoders::avif(&png, "png", None, &["-y", "400"]));
+    write("seed4-irot-imir.avif", &encoders::avif(&png, "png", None, &["--irot", "1", "--imir", "1"]));
+    write("seed4-p3.avif", &encoders::avif(&png, "png", None, &["--cicp", "12/13/6"]));
 }

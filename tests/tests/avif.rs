@@ -1,0 +1,157 @@
+//! AVIF input: files from libavif's reference encoder (`avifenc`) in every chroma layout, bit
+//! depth and range, with alpha, with each rotation and mirror, with an ICC profile and with
+//! wide-gamut `nclx` code points, decoded close to the pixels that went in; refused cleanly when
+//! damaged, too large or tiled.
+
+use image::{DynamicImage, GenericImageView, ImageFormat, RgbImage};
+use pixelmill::engine::{self, EngineError, InputFormat, Limits, Presets, Spec};
+use pixelmill_tests::{encoders, images};
+
+fn render(input: &[u8], query: &str) -> Result<engine::Rendered, EngineError> {
+    engine::render(input, &Spec::parse(query, &Presets::default()).expect("valid spec"), &Limits::default())
+}
+
+fn pixels(rendered: &engine::Rendered) -> DynamicImage {
+    image::load_from_memory(&rendered.bytes).expect("output decodes")
+}
+
+fn rendered_rgb(avif: &[u8], label: &str) -> RgbImage {
+    pixels(&render(avif, "fmt=png").unwrap_or_else(|e| panic!("{label}: {e}"))).to_rgb8()
+}
+
+#[test]
+fn lossless_files_decode_to_the_pixels_that_went_in() {
+    // Lossless AVIF is 4:4:4 with the identity matrix: RGB itself, exactly.
+    let source = images::pattern(61, 37);
+    let avif = encoders::avif(&images::png(&source), "png", None, &["--lossless"]);
+    let info = engine::inspect(&avif, &Limits::default()).expect("inspect");
+    assert_eq!((info.format, info.width, info.height), (InputFormat::Avif, 61, 37));
+    let out = rendered_rgb(&avif, "lossless");
+    assert!(out == source, "lossless: mean difference {}", images::mean_difference(out.as_raw(), source.as_raw()));
+}
+
+#[test]
+fn every_layout_depth_and_range_is_close_to_its_source() {
+    let source = images::pattern(96, 64);
+    let png = images::png(&source);
+    for yuv in ["444", "422", "420"] {
+        for depth in ["8", "10", "12"] {
+            for range in ["full", "limited"] {
+                let label = format!("{yuv} {depth}-bit {range}");
+                let args = ["-y", yuv, "-d", depth, "-r", range, "--min", "4", "--max", "4"];
+                let avif = encoders::avif(&png, "png", None, &args);
+                let out = rendered_rgb(&avif, &label);
+                let difference = images::mean_difference(out.as_raw(), source.as_raw());
+                assert!(difference < 2.5, "{label}: mean difference {difference}");
+            }
+        }
+    }
+    // The kept format is AVIF.
+    let avif = encoders::avif(&png, "png", None, &[]);
+    assert_eq!(render(&avif, "w=48").expect("renders").format.name(), "avif");
+}
+
+#[test]
+fn gray_and_alpha_are_kept() {
+    let source = images::pattern(64, 40);
+    let gray = DynamicImage::ImageRgb8(source.clone()).to_luma8();
+    let avif = encoders::avif(
+        &images::encode(&DynamicImage::ImageLuma8(gray.clone()), ImageFormat::Png),
+        "png",
+        None,
+        &["-y", "400", "--min", "2", "--max", "2"],
+    );
+    let out = pixels(&render(&avif, "fmt=png").expect("gray renders"));
+    assert_eq!(out.color().channel_count(), 1, "gray stays gray");
+    assert!(images::mean_difference(out.to_luma8().as_raw(), gray.as_raw()) < 2.0);
+
+    let rgba = image::RgbaImage::from_fn(64, 40, |x, y| {
+        let [r, g, b] = source.get_pixel(x, y).0;
+        image::Rgba([r, g, b, (x * 4) as u8])
+    });
+    let avif = encoders::avif(
+        &images::encode(&DynamicImage::ImageRgba8(rgba.clone()), ImageFormat::Png),
+        "png",
+        None,
+        &["--min", "2", "--max", "2", "--minalpha", "0", "--maxalpha", "0"],
+    );
+    let out = pixels(&render(&avif, "fmt=png").expect("alpha renders")).to_rgba8();
+    let alpha = |image: &image::RgbaImage| image.pixels().map(|p| p.0[3]).collect::<Vec<u8>>();
+    assert_eq!(alpha(&out), alpha(&rgba), "lossless alpha");
+    // Colour where it is opaque enough to see.
+    let visible = |image: &image::RgbaImage| {
+        image.pixels().filter(|p| p.0[3] > 128).flat_map(|p| p.0[..3].to_vec()).collect::<Vec<u8>>()
+    };
+    assert!(images::mean_difference(&visible(&out), &visible(&rgba)) < 2.5);
+}
+
+#[test]
+fn rotation_and_mirror_are_applied() {
+    // Each irot (anticlockwise quarter turns) and imir (0 top and bottom exchanged, 1 left and
+    // right), as the picture a viewer shows.
+    let source = DynamicImage::ImageRgb8(images::quadrants(40, 20));
+    let png = images::encode(&source, ImageFormat::Png);
+    for turns in 0..4 {
+        for mirror in [None, Some(0), Some(1)] {
+            let label = format!("irot {turns} imir {mirror:?}");
+            let turns_arg = turns.to_string();
+            let mirror_arg = mirror.map(|m: u8| m.to_string());
+            let mut args = vec!["--irot", turns_arg.as_str(), "--min", "0", "--max", "0", "-y", "444"];
+            if let Some(mirror) = &mirror_arg {
+                args.extend(["--imir", mirror.as_str()]);
+            }
+            let avif = encoders::avif(&png, "png", None, &args);
+            let mut expected = match turns {
+                1 => source.rotate270(),
+                2 => source.rotate180(),
+                3 => source.rotate90(),
+                _ => source.clone(),
+            };
+            expected = match mirror {
+                Some(0) => expected.flipv(),
+                Some(_) => expected.fliph(),
+                None => expected,
+            };
+            let out = rendered_rgb(&avif, &label);
+            assert_eq!(out.dimensions(), expected.dimensions(), "{label}");
+            let difference = images::mean_difference(out.as_raw(), expected.to_rgb8().as_raw());
+            assert!(difference < 3.0, "{label}: mean difference {difference}");
+        }
+    }
+}
+
+#[test]
+fn an_icc_profile_and_wide_gamut_code_points_are_converted_to_srgb() {
+    let source = images::pattern(64, 48);
+    let p3 = images::display_p3_profile();
+    // The same pixels as a PNG tagged Display P3, as Pixelmill renders it: converted to sRGB.
+    let from_png = rendered_rgb(&images::png_with_profile(&source, &p3), "png");
+    assert!(images::mean_difference(from_png.as_raw(), source.as_raw()) > 2.0, "the conversion changes the pixels");
+    let png = images::png(&source);
+    let lossless = ["--min", "0", "--max", "0", "-y", "444"];
+    let with_icc = encoders::avif(&png, "png", Some(&p3), &[&lossless[..], &["--icc", "{icc}"]].concat());
+    let difference = images::mean_difference(rendered_rgb(&with_icc, "icc").as_raw(), from_png.as_raw());
+    assert!(difference < 1.5, "ICC: mean difference {difference} from the PNG's conversion");
+    // Display P3 as code points: P3 primaries (12), the sRGB transfer (13), BT.601 matrix (6).
+    let with_nclx = encoders::avif(&png, "png", None, &[&lossless[..], &["--cicp", "12/13/6"]].concat());
+    let difference = images::mean_difference(rendered_rgb(&with_nclx, "nclx").as_raw(), from_png.as_raw());
+    assert!(difference < 1.5, "nclx: mean difference {difference} from the PNG's conversion");
+}
+
+#[test]
+fn damaged_oversized_and_tiled_files_are_refused_with_their_cause() {
+    let source = images::pattern(96, 64);
+    let avif = encoders::avif(&images::png(&source), "png", None, &[]);
+    for cut in [12, 40, avif.len() / 2, avif.len() - 3] {
+        let result = render(&avif[..cut], "w=10");
+        assert!(matches!(result, Err(EngineError::Corrupt { format: "avif", .. })), "cut at {cut}: {result:?}");
+    }
+    // A 3x2 grid of tiles: refused as unsupported, not mistaken for its first tile.
+    let grid = encoders::avif(&images::png(&images::pattern(192, 128)), "png", None, &["-g", "3x2"]);
+    let result = render(&grid, "w=10");
+    assert!(matches!(&result, Err(EngineError::Corrupt { detail, .. }) if detail.contains("grid")), "{result:?}");
+    // The size comes from the container, before any AV1 data is decoded.
+    let limits = Limits { max_input_pixels: 5_000, ..Limits::default() };
+    let result = engine::render(&avif, &Spec::parse("w=10", &Presets::default()).unwrap(), &limits);
+    assert!(matches!(result, Err(EngineError::TooManyPixels { width: 96, height: 64, .. })), "{result:?}");
+}
