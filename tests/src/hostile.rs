@@ -144,7 +144,12 @@ pub fn corpus() -> Vec<Sample> {
         ),
         sample("svg-plain", br#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>"#.to_vec(), Refused),
         sample("pdf", b"%PDF-1.7\n1 0 obj <<>> endobj\n".to_vec(), Refused),
-        sample("heic", b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec(), Refused),
+        // Refused where HEIC is not read; a file type box and nothing else where it is.
+        sample(
+            "heic",
+            b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec(),
+            if cfg!(feature = "heic") { Corrupt } else { Refused },
+        ),
         // An AVIF file type box and nothing else: no item to show.
         sample("avif-file-type-only", b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf".to_vec(), Corrupt),
         // A TIFF header whose first directory has no entries: no size, no samples.

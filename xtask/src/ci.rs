@@ -18,7 +18,11 @@ pub fn run() -> Result<(), String> {
         result.map_err(|e| format!("step `{name}` failed: {e}"))
     };
     let cargo = cargo();
-    step("system packages", &|| system::ensure_build_tools().and_then(|()| system::ensure_test_encoders()))?;
+    step("system packages", &|| {
+        system::ensure_build_tools()?;
+        system::ensure_test_encoders()?;
+        system::ensure_heic_libraries()
+    })?;
     step("fmt", &|| cmd::run(&cargo, &["fmt", "--all", "--check"]))?;
     step("clippy", &|| {
         cmd::run(&cargo, &["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"])?;
@@ -26,6 +30,11 @@ pub fn run() -> Result<(), String> {
         cmd::run(
             &cargo,
             &["clippy", "-p", "pixelmill", "--no-default-features", "--lib", "--quiet", "--", "-D", "warnings"],
+        )?;
+        // HEIC input, off by default.
+        cmd::run(
+            &cargo,
+            &["clippy", "-p", "pixelmill", "--features", "heic", "--lib", "--quiet", "--", "-D", "warnings"],
         )
     })?;
     step("photo corpus", &|| cmd::run("bash", &["benches/corpus.sh"]))?;
@@ -43,7 +52,11 @@ pub fn run() -> Result<(), String> {
         let mut env = service_env(&services);
         env.push(("PIXELMILL_CORPUS".to_owned(), corpus));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let tests = cmd::run_with_env(&cargo, &["test", "--workspace", "--all-targets"], &env);
+        let tests = cmd::run_with_env(&cargo, &["test", "--workspace", "--all-targets"], &env).and_then(|()| {
+            // HEIC input, off by default: its own tests and the engine's (hostile corpus included).
+            let heic = ["test", "-p", "pixelmill-tests", "--features", "heic", "--test", "heic", "--test", "engine"];
+            cmd::run_with_env(&cargo, &heic, &env)
+        });
         let stopped = cmd::run("bash", &[".ci/services.sh", "stop"]);
         tests.and(stopped)
     })?;

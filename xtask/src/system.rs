@@ -22,11 +22,30 @@ pub fn ensure_test_encoders() -> Result<(), String> {
     ensure(&Context::from_process(), TEST_ENCODERS)
 }
 
+/// (pkg-config module, Debian package): the C libraries of the `heic` feature, which CI builds
+/// and tests though the default build leaves it out.
+const HEIC_LIBRARIES: &[(&str, &str)] = &[("libheif", "libheif-dev")];
+
+pub fn ensure_heic_libraries() -> Result<(), String> {
+    let ctx = Context::from_process();
+    let missing: Vec<&str> = HEIC_LIBRARIES
+        .iter()
+        .filter(|(module, _)| ctx.read(&Cmd::new("pkg-config").args(["--exists", module])).is_err())
+        .map(|(_, package)| *package)
+        .collect();
+    install(&ctx, &missing)
+}
+
 /// Installs the packages of the programs missing from the context's PATH, as root through
 /// apt-get, or says what to run.
 pub(crate) fn ensure(ctx: &Context, tools: &[(&str, &str)]) -> Result<(), String> {
     let missing: Vec<&str> =
         tools.iter().filter(|(program, _)| ctx.find(program).is_none()).map(|(_, package)| *package).collect();
+    install(ctx, &missing)
+}
+
+/// Installs Debian `packages` as root through apt-get, or says what to run.
+fn install(ctx: &Context, missing: &[&str]) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
@@ -39,6 +58,6 @@ pub(crate) fn ensure(ctx: &Context, tools: &[(&str, &str)]) -> Result<(), String
         ));
     }
     ctx.run(&Cmd::new("apt-get").args(["update", "-qq"]))?;
-    let install = Cmd::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing);
+    let install = Cmd::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(missing);
     ctx.run(&install.env("DEBIAN_FRONTEND", "noninteractive"))
 }

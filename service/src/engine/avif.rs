@@ -279,28 +279,6 @@ fn to_pixels(planes: &Planes, nclx: Option<&Nclx>) -> (Vec<u8>, u8) {
     (out, 3)
 }
 
-/// Whether colour in these code points is shown as sRGB without conversion: BT.709 primaries
-/// (or unspecified ones) with an sRGB-like transfer.
-fn is_srgb(nclx: &Nclx) -> bool {
-    matches!(nclx.primaries, 1 | 2) && matches!(nclx.transfer, 1 | 2 | 6 | 13 | 14 | 15)
-}
-
-/// The profile of the decoded pixels: the file's ICC profile, or one made from its `nclx` code
-/// points when they are not sRGB (Display P3, BT.2020, ...); `None` for sRGB.
-pub fn profile(still: &Still) -> Option<Vec<u8>> {
-    if let Some(icc) = &still.icc_profile {
-        return Some(icc.clone());
-    }
-    let nclx = still.nclx.filter(|nclx| !is_srgb(nclx))?;
-    let cicp = moxcms::CicpProfile {
-        color_primaries: moxcms::CicpColorPrimaries::try_from(u8::try_from(nclx.primaries).ok()?).ok()?,
-        transfer_characteristics: moxcms::TransferCharacteristics::try_from(u8::try_from(nclx.transfer).ok()?).ok()?,
-        matrix_coefficients: moxcms::MatrixCoefficients::try_from(u8::try_from(nclx.matrix).ok()?).ok()?,
-        full_range: nclx.full_range,
-    };
-    moxcms::ColorProfile::new_from_cicp(cicp).encode().ok()
-}
-
 /// What the AV1 configuration record says of the samples: their bits, and the full-size planes
 /// they make, times two (6 for 4:4:4, 4 for 4:2:2, 3 for 4:2:0, 2 for monochrome). Without the
 /// record, the most a picture can be: 12 bits, 4:4:4.

@@ -83,6 +83,10 @@ pub enum Layout {
         planes_x2: u8,
         alpha: bool,
     },
+    /// Channels of the decoded pixels (RGB, or RGBA with an alpha plane).
+    Heic {
+        channels: u8,
+    },
 }
 
 /// The marker segments of a JPEG, read without entropy decoding.
@@ -155,6 +159,7 @@ pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Probe, EngineError> {
         InputFormat::Tiff => probe_tiff(bytes)?,
         InputFormat::Jxl => probe_jxl(bytes)?,
         InputFormat::Avif => probe_avif(bytes)?,
+        InputFormat::Heic => probe_heic(bytes)?,
     };
     check_pixels(u64::from(probe.width), u64::from(probe.height), limits.max_input_pixels, format)?;
     if let Layout::Jpeg(jpeg) = &probe.layout
@@ -355,11 +360,7 @@ fn probe_avif(bytes: &[u8]) -> Result<Probe, EngineError> {
         format: InputFormat::Avif,
         width: still.width,
         height: still.height,
-        metadata: Metadata {
-            orientation: still.orientation,
-            icc_profile: crate::engine::avif::profile(&still),
-            adobe: false,
-        },
+        metadata: Metadata { orientation: still.orientation, icc_profile: still.profile(), adobe: false },
         layout: Layout::Avif {
             channels: if planes_x2 == 2 { 1 } else { 3 } + u8::from(alpha),
             bits: bits as u8,
@@ -369,6 +370,28 @@ fn probe_avif(bytes: &[u8]) -> Result<Probe, EngineError> {
         animation: None,
         jpeg_colorspace: None,
     })
+}
+
+#[cfg(feature = "heic")]
+fn probe_heic(bytes: &[u8]) -> Result<Probe, EngineError> {
+    let still = crate::engine::heic::read(bytes)?;
+    // libheif applies the rotation and mirror itself: the probe describes its pixels.
+    let swapped = still.orientation.is_some_and(crate::engine::swaps_axes);
+    let (width, height) = if swapped { (still.height, still.width) } else { (still.width, still.height) };
+    Ok(Probe {
+        format: InputFormat::Heic,
+        width,
+        height,
+        metadata: Metadata { orientation: None, icc_profile: still.profile(), adobe: false },
+        layout: Layout::Heic { channels: 3 + u8::from(still.alpha.is_some()) },
+        animation: None,
+        jpeg_colorspace: None,
+    })
+}
+
+#[cfg(not(feature = "heic"))]
+fn probe_heic(_bytes: &[u8]) -> Result<Probe, EngineError> {
+    Err(EngineError::RefusedFormat("heic"))
 }
 
 fn probe_webp(bytes: &[u8]) -> Result<Probe, EngineError> {
@@ -419,7 +442,8 @@ impl Probe {
             Layout::Png { channels, .. }
             | Layout::Tiff { channels, .. }
             | Layout::Jxl { channels, .. }
-            | Layout::Avif { channels, .. } => *channels,
+            | Layout::Avif { channels, .. }
+            | Layout::Heic { channels } => *channels,
             Layout::Gif => 4,
         }
     }
@@ -451,7 +475,12 @@ pub fn can_shrink_on_load(probe: &Probe) -> bool {
     match probe.format {
         InputFormat::Jpeg => true,
         InputFormat::Webp => !probe.is_animated_webp(),
-        InputFormat::Png | InputFormat::Gif | InputFormat::Tiff | InputFormat::Jxl | InputFormat::Avif => false,
+        InputFormat::Png
+        | InputFormat::Gif
+        | InputFormat::Tiff
+        | InputFormat::Jxl
+        | InputFormat::Avif
+        | InputFormat::Heic => false,
     }
 }
 
@@ -471,6 +500,10 @@ pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32, limits: &Limits) -> Resu
         InputFormat::Webp if !probe.is_animated_webp() => decode_webp(bytes, probe, shrink),
         InputFormat::Jxl => crate::engine::jxl::decode(bytes, limits.max_render_bytes),
         InputFormat::Avif => decode_avif(bytes, probe, limits),
+        #[cfg(feature = "heic")]
+        InputFormat::Heic => crate::engine::heic::decode(bytes, probe.width, probe.height),
+        #[cfg(not(feature = "heic"))]
+        InputFormat::Heic => Err(EngineError::RefusedFormat("heic")),
         InputFormat::Png | InputFormat::Gif | InputFormat::Webp | InputFormat::Tiff => {
             decode_with_image_crate(bytes, probe)
         }
@@ -502,7 +535,12 @@ pub fn frames<'a>(
             decoder.set_limits(limits).map_err(corrupt)?;
             decoder.into_frames()
         }
-        InputFormat::Jpeg | InputFormat::Png | InputFormat::Tiff | InputFormat::Jxl | InputFormat::Avif => {
+        InputFormat::Jpeg
+        | InputFormat::Png
+        | InputFormat::Tiff
+        | InputFormat::Jxl
+        | InputFormat::Avif
+        | InputFormat::Heic => {
             return Err(EngineError::Internal(format!("{} has no frames to iterate", format.name())));
         }
     };
@@ -634,7 +672,7 @@ fn decode_with_image_crate(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, 
             decoder.set_limits(limits).map_err(corrupt)?;
             DynamicImage::from_decoder(decoder).map_err(corrupt)?
         }
-        InputFormat::Webp | InputFormat::Jpeg | InputFormat::Jxl | InputFormat::Avif => {
+        InputFormat::Webp | InputFormat::Jpeg | InputFormat::Jxl | InputFormat::Avif | InputFormat::Heic => {
             let mut decoder = image::codecs::webp::WebPDecoder::new(cursor).map_err(corrupt)?;
             decoder.set_limits(limits).map_err(corrupt)?;
             DynamicImage::from_decoder(decoder).map_err(corrupt)?

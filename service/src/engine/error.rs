@@ -9,9 +9,23 @@ pub enum EngineError {
     Spec(#[from] SpecError),
     #[error("the body is empty")]
     Empty,
-    #[error("not an image format Pixelmill reads (JPEG, PNG, GIF, WebP, TIFF, JPEG XL, AVIF)")]
+    #[cfg_attr(
+        not(feature = "heic"),
+        error("not an image format Pixelmill reads (JPEG, PNG, GIF, WebP, TIFF, JPEG XL, AVIF)")
+    )]
+    #[cfg_attr(
+        feature = "heic",
+        error("not an image format Pixelmill reads (JPEG, PNG, GIF, WebP, TIFF, JPEG XL, AVIF, HEIC)")
+    )]
     UnknownFormat,
-    #[error("{0} images are not accepted; send JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF")]
+    #[cfg_attr(
+        not(feature = "heic"),
+        error("{0} images are not accepted; send JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF")
+    )]
+    #[cfg_attr(
+        feature = "heic",
+        error("{0} images are not accepted; send JPEG, PNG, GIF, WebP, TIFF, JPEG XL, AVIF or HEIC")
+    )]
     RefusedFormat(&'static str),
     #[error("the {format} image is corrupt or truncated: {detail}")]
     Corrupt { format: &'static str, detail: String },

@@ -13,10 +13,12 @@ pub enum InputFormat {
     Tiff,
     Jxl,
     Avif,
+    /// Read only by builds with the `heic` feature; others refuse it as a format not read.
+    Heic,
 }
 
 impl InputFormat {
-    pub const ALL: [InputFormat; 7] = [
+    pub const ALL: [InputFormat; 8] = [
         InputFormat::Jpeg,
         InputFormat::Png,
         InputFormat::Gif,
@@ -24,12 +26,14 @@ impl InputFormat {
         InputFormat::Tiff,
         InputFormat::Jxl,
         InputFormat::Avif,
+        InputFormat::Heic,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             InputFormat::Tiff => "tiff",
             InputFormat::Jxl => "jxl",
+            InputFormat::Heic => "heic",
             other => other.as_output().name(),
         }
     }
@@ -43,16 +47,17 @@ impl InputFormat {
         match self {
             InputFormat::Tiff => "image/tiff",
             InputFormat::Jxl => "image/jxl",
+            InputFormat::Heic => "image/heic",
             other => other.as_output().mime_type(),
         }
     }
 
     /// The output format that keeps the source format: itself where it is written; PNG for TIFF
     /// (lossless, like most TIFFs); WebP for JPEG XL, which few browsers show (lossy and with
-    /// alpha, like JPEG XL's photos and graphics).
+    /// alpha, like JPEG XL's photos and graphics); JPEG for HEIC, a phone's photo.
     pub fn as_output(self) -> OutputFormat {
         match self {
-            InputFormat::Jpeg => OutputFormat::Jpeg,
+            InputFormat::Jpeg | InputFormat::Heic => OutputFormat::Jpeg,
             InputFormat::Png | InputFormat::Tiff => OutputFormat::Png,
             InputFormat::Gif => OutputFormat::Gif,
             InputFormat::Webp | InputFormat::Jxl => OutputFormat::Webp,
@@ -94,7 +99,11 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
             return Supported(InputFormat::Avif);
         }
         const HEIF: [&[u8]; 8] = [b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis"];
-        return if brands.iter().any(|b| HEIF.contains(b)) { Refused("heic") } else { Unknown };
+        return match brands.iter().any(|b| HEIF.contains(b)) {
+            true if cfg!(feature = "heic") => Supported(InputFormat::Heic),
+            true => Refused("heic"),
+            false => Unknown,
+        };
     }
     // A bare JPEG XL codestream, or the ISOBMFF-style container's signature box.
     if bytes.starts_with(&[0xFF, 0x0A]) || bytes.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n") {
@@ -142,7 +151,9 @@ mod tests {
         assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0"), Sniffed::Supported(InputFormat::Avif));
         // A HEIF file whose compatible brands name AVIF is one.
         assert_eq!(sniff(b"\0\0\0\x18ftypmif1\0\0\0\0avifmiaf"), Sniffed::Supported(InputFormat::Avif));
-        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0"), Sniffed::Refused("heic"));
+        let heic =
+            if cfg!(feature = "heic") { Sniffed::Supported(InputFormat::Heic) } else { Sniffed::Refused("heic") };
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0"), heic);
         assert_eq!(sniff(b"  \n<?xml version='1.0'?><svg/>"), Sniffed::Refused("svg"));
         assert_eq!(sniff(b"<!doctype html><html><body></body></html>"), Sniffed::Unknown);
         assert_eq!(sniff(b"%PDF-1.7"), Sniffed::Refused("pdf"));

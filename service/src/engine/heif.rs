@@ -41,6 +41,31 @@ pub struct Nclx {
     pub full_range: bool,
 }
 
+/// Whether colour in these code points is shown as sRGB without conversion: BT.709 primaries
+/// (or unspecified ones) with an sRGB-like transfer.
+fn is_srgb(nclx: &Nclx) -> bool {
+    matches!(nclx.primaries, 1 | 2) && matches!(nclx.transfer, 1 | 2 | 6 | 13 | 14 | 15)
+}
+
+impl Still {
+    /// The profile of the decoded pixels: the file's ICC profile, or one made from its `nclx`
+    /// code points when they are not sRGB (Display P3, BT.2020, ...); `None` for sRGB.
+    pub fn profile(&self) -> Option<Vec<u8>> {
+        if let Some(icc) = &self.icc_profile {
+            return Some(icc.clone());
+        }
+        let nclx = self.nclx.filter(|nclx| !is_srgb(nclx))?;
+        let code = |value: u16| u8::try_from(value).ok();
+        let cicp = moxcms::CicpProfile {
+            color_primaries: moxcms::CicpColorPrimaries::try_from(code(nclx.primaries)?).ok()?,
+            transfer_characteristics: moxcms::TransferCharacteristics::try_from(code(nclx.transfer)?).ok()?,
+            matrix_coefficients: moxcms::MatrixCoefficients::try_from(code(nclx.matrix)?).ok()?,
+            full_range: nclx.full_range,
+        };
+        moxcms::ColorProfile::new_from_cicp(cicp).encode().ok()
+    }
+}
+
 fn corrupt(format: &'static str, detail: &str) -> crate::engine::EngineError {
     crate::engine::EngineError::corrupt(format, detail)
 }

@@ -16,6 +16,8 @@ pub mod encode;
 pub mod error;
 pub mod format;
 pub mod geometry;
+#[cfg(feature = "heic")]
+pub mod heic;
 pub mod heif;
 pub mod jpeg;
 pub mod jxl;

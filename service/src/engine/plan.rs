@@ -385,6 +385,9 @@ fn decode_bytes(probe: &Probe, shrink: u32, decoded: (u32, u32), channels: u64) 
                 colour
             }
         }
+        // libheif's own buffers (C allocations): the HEVC tiles' YCbCr planes, the image they
+        // are composed into and its RGB(A) conversion, then the copy the engine keeps.
+        Layout::Heic { channels } => full * (3 + 2 * u64::from(*channels)) + out + (16 << 20),
         // The canvas, a frame as large as it, and the frame's palette indices; an animation's
         // frames are composed on a canvas, with a copy kept for the disposal that restores it.
         Layout::Gif if probe.animation.is_some() => full * (4 * 3 + 1),

@@ -26,7 +26,7 @@ pub struct ImageMetadata {
     pub id: String,
     /// SHA-256 of the original bytes, hex.
     pub sha256: String,
-    /// `jpeg`, `png`, `gif`, `webp`, `tiff`, `jxl` or `avif`, sniffed from the bytes.
+    /// `jpeg`, `png`, `gif`, `webp`, `tiff`, `jxl`, `avif` or `heic`, sniffed from the bytes.
     pub format: String,
     /// Width as displayed, after EXIF orientation.
     pub width: u32,
@@ -149,7 +149,7 @@ pub(super) async fn read_image_body(state: &AppState, request: Request) -> Resul
     path = "/v1/images",
     tag = "images",
     request_body(
-        description = "The image: JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF, raw or as multipart field `file`",
+        description = "The image: JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF (and HEIC where built with the `heic` feature), raw or as multipart field `file`",
         content(
             (ImageBytes = "image/*"),
             (ImageForm = "multipart/form-data"),

@@ -283,7 +283,7 @@ pub(super) mod tests {
     tag = "render",
     params(SpecParams),
     request_body(
-        description = "The image: JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF, raw or as multipart field `file`",
+        description = "The image: JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF (and HEIC where built with the `heic` feature), raw or as multipart field `file`",
         content((ImageBytes = "image/*"), (ImageForm = "multipart/form-data")),
     ),
     responses(

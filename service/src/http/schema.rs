@@ -14,7 +14,8 @@ pub struct ImageBytes(Vec<u8>);
 #[derive(ToSchema)]
 #[allow(dead_code)] // Documents a body; handlers read the multipart stream themselves.
 pub struct ImageForm {
-    /// The image: JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF.
+    /// The image: JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF (and HEIC where built with the
+    /// `heic` feature).
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
