@@ -155,3 +155,24 @@ fn damaged_oversized_and_tiled_files_are_refused_with_their_cause() {
     let result = engine::render(&avif, &Spec::parse("w=10", &Presets::default()).unwrap(), &limits);
     assert!(matches!(result, Err(EngineError::TooManyPixels { width: 96, height: 64, .. })), "{result:?}");
 }
+
+#[test]
+fn damage_anywhere_in_the_av1_data_is_an_error_not_an_abort() {
+    // Each byte of the AV1 payload flipped in turn: the decoder must answer (a picture or an
+    // error), never take the process down. rav1d's single-frame-context error path aborted on
+    // such damage (a panic out of an `extern "C"` function), which a test process cannot catch:
+    // this test dies with it.
+    let avif = encoders::avif(&images::png(&images::pattern(48, 32)), "png", None, &[]);
+    let payload = avif.windows(4).position(|w| w == b"mdat").expect("an mdat box") + 4;
+    let mut errors = 0;
+    for at in payload..avif.len() {
+        let mut damaged = avif.clone();
+        damaged[at] ^= 0xFF;
+        match render(&damaged, "w=16&fmt=png") {
+            Ok(_) => {}
+            Err(EngineError::Corrupt { format: "avif", .. }) => errors += 1,
+            Err(other) => panic!("byte {at}: {other}"),
+        }
+    }
+    assert!(errors > 0, "some damage is detected");
+}

@@ -95,10 +95,12 @@ fn decode_av1(data: &[u8], max_pixels: u64) -> Result<Planes, EngineError> {
         dav1d::dav1d_default_settings(NonNull::new_unchecked(settings.as_mut_ptr()));
         settings.assume_init()
     };
-    // One thread (renders run in parallel already), no frame queue, the pixel limit the probe
-    // checked applied by the decoder to every frame it is asked to make.
-    settings.n_threads = 1;
-    settings.max_frame_delay = 1;
+    // Two frame contexts, so two threads: with one, rav1d 1.1 unwraps a frame header its error
+    // path has already taken, and the panic, which cannot unwind out of its `extern "C"`
+    // functions, aborts the process on a corrupt AV1 payload (memorysafety/rav1d#1497). The
+    // pixel limit the probe checked applies to every frame the decoder is asked to make.
+    settings.n_threads = 2;
+    settings.max_frame_delay = 2;
     settings.frame_size_limit = u32::try_from(max_pixels).unwrap_or(u32::MAX);
     settings.all_layers = 0;
     let mut decoder = Decoder(None);
@@ -118,6 +120,7 @@ fn decode_av1(data: &[u8], max_pixels: u64) -> Result<Planes, EngineError> {
         std::ptr::copy_nonoverlapping(data.as_ptr(), buffer, data.len());
     }
     let mut picture = Picture(Dav1dPicture::default());
+    let mut drains = 0;
     let result = loop {
         if input.sz > 0 {
             // SAFETY: the context is open and `input` holds data from `dav1d_data_create`.
@@ -131,6 +134,8 @@ fn decode_av1(data: &[u8], max_pixels: u64) -> Result<Planes, EngineError> {
         match got.0 {
             0 => break Ok(()),
             EAGAIN if input.sz > 0 => continue,
+            // All data is in: the next call drains the frame threads (waits for them).
+            EAGAIN if drains < 2 => drains += 1,
             EAGAIN => break Err(corrupt("the AV1 data holds no picture")),
             error => break Err(corrupt(format!("the AV1 data does not decode (error {error})"))),
         }
