@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 
 use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
 use rav1d::include::dav1d::data::Dav1dData;
-use rav1d::include::dav1d::dav1d::{Dav1dContext, Dav1dSettings};
+use rav1d::include::dav1d::dav1d::{Dav1dContext, Dav1dLogger, Dav1dSettings};
 use rav1d::include::dav1d::headers::{
     DAV1D_PIXEL_LAYOUT_I400, DAV1D_PIXEL_LAYOUT_I420, DAV1D_PIXEL_LAYOUT_I422, Dav1dPixelLayout,
 };
@@ -102,6 +102,10 @@ fn decode_av1(data: &[u8], max_pixels: u64) -> Result<Planes, EngineError> {
     settings.n_threads = 2;
     settings.max_frame_delay = 2;
     settings.frame_size_limit = u32::try_from(max_pixels).unwrap_or(u32::MAX);
+    // No logger: rav1d's default prints each parse error to stderr, beside the service's JSON
+    // log lines; the error comes back as the render's own.
+    // SAFETY: no callback, so nothing is ever called with the (absent) cookie.
+    settings.logger = unsafe { Dav1dLogger::new(None, None) };
     settings.all_layers = 0;
     let mut decoder = Decoder(None);
     // SAFETY: both pointers are to live values of the types dav1d expects.
