@@ -17,7 +17,7 @@
 # the old build, for a change to the engine's few unsafe blocks (the libwebp FFI).
 #
 # Targets:
-#   decode  any bytes through upload validation and a 48 px render; an error of the input's
+#   decode  any bytes (HEIC too, with libheif-dev installed) through upload validation and a 48 px render; an error of the input's
 #           making is fine, a panic, an abort, a sanitizer report or EngineError::Internal is not.
 #   spec    any query through the spec parser; a spec that parses must parse again from its
 #           canonical form to the same canonical form.
@@ -86,13 +86,13 @@ if [[ -z "$(ls -A "$FUZZ_DIR/corpus/jpeg")" ]]; then
 fi
 # Animated GIF and WebP, TIFF, JPEG XL and AVIF, which no render writes: from the tests'
 # generators, once (corpora made before they were read have none; seed3- are the JPEG XL ones,
-# seed4- the AVIF ones).
-if ! ls "$FUZZ_DIR/corpus/decode" | grep -q '^seed4-'; then
+# seed4- the AVIF ones, seed5- the HEIC ones).
+if ! ls "$FUZZ_DIR/corpus/decode" | grep -q '^seed5-'; then
   cargo run --quiet -p pixelmill-tests --bin fuzz-seeds -- "$FUZZ_DIR/corpus/decode"
   pixelmill="${PIXELMILL_BINARY:-$TARGET_DIR/release/pixelmill}"
   [[ -x "$pixelmill" ]] || { cargo build --release --quiet -p pixelmill; pixelmill="$TARGET_DIR/release/pixelmill"; }
   "$pixelmill" render --out-dir "$FUZZ_DIR/corpus/decode" "fmt=webp" "$FUZZ_DIR/corpus/decode/seed2-anim.gif" >/dev/null
-  for seed in "$FUZZ_DIR"/corpus/decode/seed[234]-*; do
+  for seed in "$FUZZ_DIR"/corpus/decode/seed[2345]-*; do
     for query in "w=20&fmt=gif" "w=16&h=16&fit=cover&fmt=webp&rotate=90" "fmt=png&frame=2" "anim=0&fmt=jpeg"; do
       { printf '%s\n' "$query"; cat "$seed"; } >"$FUZZ_DIR/corpus/render/$(basename "$seed")-$(printf '%s' "$query" | md5sum | cut -c1-8)"
     done
@@ -101,11 +101,20 @@ fi
 echo "jpeg seeds: $(ls "$FUZZ_DIR/corpus/jpeg" | wc -l)"
 echo "decode seeds: $(ls "$FUZZ_DIR/corpus/decode" | wc -l), spec seeds: $(ls "$FUZZ_DIR/corpus/spec" | wc -l), render seeds: $(ls "$FUZZ_DIR/corpus/render" | wc -l)"
 
+# HEIC input (the `heic` feature) where libheif is installed, as `cargo xtask ci` does.
+FEATURES=()
+if pkg-config --exists libheif 2>/dev/null; then
+  FEATURES=(--features heic)
+  echo "heic: on (libheif $(pkg-config --modversion libheif))"
+else
+  echo "heic: off (no libheif-dev; HEIC seeds are refused as unsupported)"
+fi
+
 declare -a RESULTS=()
 FAILED=0
 fuzz() {
   local target="$1"
-  cargo fuzz run --sanitizer "$FUZZ_SANITIZER" --codegen-units 16 --fuzz-dir fuzz --target-dir "$FUZZ_DIR/target-$FUZZ_SANITIZER" \
+  cargo fuzz run "${FEATURES[@]}" --sanitizer "$FUZZ_SANITIZER" --codegen-units 16 --fuzz-dir fuzz --target-dir "$FUZZ_DIR/target-$FUZZ_SANITIZER" \
     "$target" "$FUZZ_DIR/corpus/$target" -- \
     -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 -max_len=262144 -print_final_stats=1
 }

@@ -106,3 +106,19 @@ pub fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
     let sum: u64 = a.iter().zip(b).map(|(&x, &y)| u64::from(x.abs_diff(y))).sum();
     sum as f64 / a.len().max(1) as f64
 }
+
+/// `image` as a viewer shows it with a HEIF `irot` of `turns` (anticlockwise quarter turns)
+/// and then an `imir` of `mirror` (0: top and bottom exchanged, 1: left and right).
+pub fn as_shown(image: &DynamicImage, turns: u8, mirror: Option<u8>) -> DynamicImage {
+    let turned = match turns % 4 {
+        1 => image.rotate270(),
+        2 => image.rotate180(),
+        3 => image.rotate90(),
+        _ => image.clone(),
+    };
+    match mirror {
+        Some(0) => turned.flipv(),
+        Some(_) => turned.fliph(),
+        None => turned,
+    }
+}

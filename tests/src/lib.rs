@@ -4,6 +4,7 @@
 pub mod animation;
 pub mod binaries;
 pub mod encoders;
+pub mod heif_edit;
 pub mod hostile;
 pub mod images;
 pub mod server;

@@ -101,17 +101,7 @@ fn rotation_and_mirror_are_applied() {
                 args.extend(["--imir", mirror.as_str()]);
             }
             let avif = encoders::avif(&png, "png", None, &args);
-            let mut expected = match turns {
-                1 => source.rotate270(),
-                2 => source.rotate180(),
-                3 => source.rotate90(),
-                _ => source.clone(),
-            };
-            expected = match mirror {
-                Some(0) => expected.flipv(),
-                Some(_) => expected.fliph(),
-                None => expected,
-            };
+            let expected = images::as_shown(&source, turns, mirror);
             let out = rendered_rgb(&avif, &label);
             assert_eq!(out.dimensions(), expected.dimensions(), "{label}");
             let difference = images::mean_difference(out.as_raw(), expected.to_rgb8().as_raw());
@@ -139,17 +129,20 @@ fn an_icc_profile_and_wide_gamut_code_points_are_converted_to_srgb() {
 }
 
 #[test]
-fn damaged_oversized_and_tiled_files_are_refused_with_their_cause() {
+fn damaged_and_oversized_files_are_refused_with_their_cause() {
     let source = images::pattern(96, 64);
     let avif = encoders::avif(&images::png(&source), "png", None, &[]);
     for cut in [12, 40, avif.len() / 2, avif.len() - 3] {
         let result = render(&avif[..cut], "w=10");
         assert!(matches!(result, Err(EngineError::Corrupt { format: "avif", .. })), "cut at {cut}: {result:?}");
     }
-    // A 3x2 grid of tiles: refused as unsupported, not mistaken for its first tile.
+    // A grid whose descriptor asks for more tiles than it has.
     let grid = encoders::avif(&images::png(&images::pattern(192, 128)), "png", None, &["-g", "3x2"]);
-    let result = render(&grid, "w=10");
-    assert!(matches!(&result, Err(EngineError::Corrupt { detail, .. }) if detail.contains("grid")), "{result:?}");
+    let descriptor = grid_descriptor(&grid);
+    let mut damaged = grid.clone();
+    damaged[descriptor + 2] = 2; // three rows
+    let result = render(&damaged, "w=10");
+    assert!(matches!(&result, Err(EngineError::Corrupt { detail, .. }) if detail.contains("tiles")), "{result:?}");
     // The size comes from the container, before any AV1 data is decoded.
     let limits = Limits { max_input_pixels: 5_000, ..Limits::default() };
     let result = engine::render(&avif, &Spec::parse("w=10", &Presets::default()).unwrap(), &limits);
@@ -175,4 +168,55 @@ fn damage_anywhere_in_the_av1_data_is_an_error_not_an_abort() {
         }
     }
     assert!(errors > 0, "some damage is detected");
+}
+
+/// Where the grid descriptor of an avifenc grid of 192x128 in 3 columns and 2 rows starts: its
+/// 8 bytes (version 0, flags 0, rows and columns less one, 16-bit width and height).
+fn grid_descriptor(avif: &[u8]) -> usize {
+    let descriptor = [0, 0, 1, 2, 0, 192, 0, 128];
+    let found: Vec<usize> = (0..avif.len() - 8).filter(|&at| avif[at..at + 8] == descriptor).collect();
+    assert_eq!(found.len(), 1, "one grid descriptor");
+    found[0]
+}
+
+#[test]
+fn a_grid_of_tiles_is_decoded_into_one_picture() {
+    // avifenc splits the picture into 3 columns and 2 rows of 64x64 tiles; with alpha, the
+    // alpha plane is a grid too.
+    let pattern = images::pattern(192, 128);
+    let source = image::RgbaImage::from_fn(192, 128, |x, y| {
+        let p = pattern.get_pixel(x, y).0;
+        image::Rgba([p[0], p[1], p[2], (x + y) as u8])
+    });
+    let png = images::encode(&DynamicImage::ImageRgba8(source.clone()), ImageFormat::Png);
+    let grid = encoders::avif(&png, "png", None, &["-g", "3x2", "--min", "0", "--max", "0", "-y", "444"]);
+    let info = engine::inspect(&grid, &Limits::default()).expect("inspect");
+    assert_eq!((info.format, info.width, info.height), (InputFormat::Avif, 192, 128));
+    let out = image::load_from_memory(&render(&grid, "fmt=png").expect("renders").bytes).expect("a PNG").to_rgba8();
+    assert_eq!(out.dimensions(), (192, 128));
+    // Every tile in its place: each 64x64 block against the source's.
+    for (column, row) in (0..3).flat_map(|c| (0..2).map(move |r| (c, r))) {
+        let block = |image: &image::RgbaImage| {
+            image::imageops::crop_imm(image, column * 64, row * 64, 64, 64).to_image().into_raw()
+        };
+        let difference = images::mean_difference(&block(&out), &block(&source));
+        assert!(difference < 2.0, "tile ({column}, {row}): mean difference {difference}");
+    }
+    // The last column and row reach past a picture that does not fill them: the same tiles
+    // under a descriptor and size of 170x100 show the source's top left 170x100.
+    let mut cropped = grid.clone();
+    let at = grid_descriptor(&grid);
+    cropped[at + 4..at + 8].copy_from_slice(&[0, 170, 0, 100]);
+    let size = [0, 0, 0, 192, 0, 0, 0, 128];
+    let ispe: Vec<usize> =
+        (0..grid.len() - 16).filter(|&at| &grid[at..at + 4] == b"ispe" && grid[at + 8..at + 16] == size).collect();
+    assert!(!ispe.is_empty(), "the grid's size property");
+    for at in ispe {
+        cropped[at + 8..at + 16].copy_from_slice(&[0, 0, 0, 170, 0, 0, 0, 100]);
+    }
+    let out = image::load_from_memory(&render(&cropped, "fmt=png").expect("renders").bytes).expect("a PNG").to_rgba8();
+    assert_eq!(out.dimensions(), (170, 100));
+    let expected = image::imageops::crop_imm(&source, 0, 0, 170, 100).to_image();
+    let difference = images::mean_difference(out.as_raw(), expected.as_raw());
+    assert!(difference < 2.0, "cropped: mean difference {difference}");
 }

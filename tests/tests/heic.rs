@@ -6,7 +6,7 @@
 
 use image::{DynamicImage, GenericImageView, ImageFormat};
 use pixelmill::engine::{self, EngineError, InputFormat, Limits, Presets, Spec};
-use pixelmill_tests::{encoders, images};
+use pixelmill_tests::{encoders, heif_edit, images};
 
 fn render(input: &[u8], query: &str) -> Result<engine::Rendered, EngineError> {
     engine::render(input, &Spec::parse(query, &Presets::default()).expect("valid spec"), &Limits::default())
@@ -65,4 +65,29 @@ fn damaged_and_oversized_files_are_refused_with_their_cause() {
     assert!(matches!(result, Err(EngineError::TooManyPixels { width: 96, height: 64, .. })), "{result:?}");
     let small = pixels(&render(&heic, "w=24&fmt=png").expect("renders"));
     assert_eq!(small.dimensions(), (24, 16));
+}
+
+#[test]
+fn rotation_and_mirror_are_applied() {
+    // heif-enc writes neither, so they are added to its file as a camera writes them: each irot
+    // (anticlockwise quarter turns) and imir (0 top and bottom exchanged, 1 left and right),
+    // checked as the picture a viewer shows.
+    let source = DynamicImage::ImageRgb8(images::quadrants(96, 64));
+    let heic = encoders::heic(&images::encode(&source, ImageFormat::Png), "png", &["-q", "95"]);
+    for turns in 0..4u8 {
+        for mirror in [None, Some(0u8), Some(1)] {
+            let label = format!("irot {turns} imir {mirror:?}");
+            let edited = heif_edit::with_transform(&heic, Some(turns), mirror);
+            let expected = images::as_shown(&source, turns, mirror);
+            let info = engine::inspect(&edited, &Limits::default()).expect(&label);
+            assert_eq!((info.width, info.height), expected.dimensions(), "{label}: the size as shown");
+            let out = pixels(&render(&edited, "fmt=png").expect(&label)).to_rgb8();
+            assert_eq!(out.dimensions(), expected.dimensions(), "{label}");
+            let difference = images::mean_difference(out.as_raw(), expected.to_rgb8().as_raw());
+            assert!(difference < 3.0, "{label}: mean difference {difference}");
+            // Through a resize too, which the plan sizes from the shown dimensions.
+            let half = pixels(&render(&edited, "w=24&fmt=png").expect(&label));
+            assert_eq!(half.width(), 24, "{label}");
+        }
+    }
 }

@@ -55,7 +55,24 @@ pub fn run() -> Result<(), String> {
         let tests = cmd::run_with_env(&cargo, &["test", "--workspace", "--all-targets"], &env).and_then(|()| {
             // HEIC input, off by default: its own tests and the engine's (hostile corpus included).
             let heic = ["test", "-p", "pixelmill-tests", "--features", "heic", "--test", "heic", "--test", "engine"];
-            cmd::run_with_env(&cargo, &heic, &env)
+            cmd::run_with_env(&cargo, &heic, &env)?;
+            // And the render plan's property test over HEIC sources alone (the other kinds ran
+            // above).
+            let plan = [
+                "test",
+                "-p",
+                "pixelmill-tests",
+                "--features",
+                "heic",
+                "--test",
+                "render_plan",
+                "--",
+                "heic",
+                "every_render",
+            ];
+            let mut plan_env = env.clone();
+            plan_env.push(("PIXELMILL_PROPTEST_SOURCES", "Heic"));
+            cmd::run_with_env(&cargo, &plan, &plan_env)
         });
         let stopped = cmd::run("bash", &[".ci/services.sh", "stop"]);
         tests.and(stopped)

@@ -2,8 +2,8 @@
 //! plane decoded by rav1d (the Rust port of dav1d), and YUV turned into RGB with the matrix and
 //! range the file states (its `nclx` colour box, else the AV1 sequence header). Colour that is not
 //! sRGB is described by an ICC profile (the file's own, or one made from its `nclx` code points)
-//! for the engine to convert like any other. Grid images (tiles of a large picture) and image
-//! sequences are not read: the first is refused as unsupported, the second read as its still.
+//! for the engine to convert like any other. A grid image (a picture in tiles) is decoded tile by
+//! tile into its canvas. An image sequence is read as its still.
 
 use std::ffi::c_int;
 use std::mem::MaybeUninit;
@@ -19,19 +19,16 @@ use rav1d::include::dav1d::picture::Dav1dPicture;
 use rav1d::src::lib as dav1d;
 
 use crate::engine::error::EngineError;
-use crate::engine::heif::{Nclx, Still};
+use crate::engine::heif::{Coded, Nclx, Still};
 
 fn corrupt(detail: impl ToString) -> EngineError {
     EngineError::corrupt("avif", detail)
 }
 
 /// Reads the container: size, orientation, colour and the coded data, nothing decoded.
-pub fn read(bytes: &[u8]) -> Result<Still, EngineError> {
+pub fn read(bytes: &[u8]) -> Result<Still<'_>, EngineError> {
     let still = crate::engine::heif::read(bytes, "avif")?;
-    if &still.kind == b"grid" {
-        return Err(corrupt("grid images (a picture in tiles) are not supported"));
-    }
-    if &still.kind != b"av01" {
+    if &still.data.kind != b"av01" || still.alpha.as_ref().is_some_and(|alpha| &alpha.kind != b"av01") {
         return Err(corrupt("the primary item is not an AV1 image"));
     }
     Ok(still)
@@ -311,18 +308,53 @@ pub fn samples(still: &Still) -> (u32, u8) {
     (bits, planes_x2)
 }
 
+/// The samples of `coded` (`size`, in one item or in tiles), each tile decoded and turned into
+/// samples by `convert` (which says how many channels it made) and copied into place, the last
+/// column and row cropped to the image. A single item is used as it comes, without a copy.
+fn assemble(
+    coded: &Coded,
+    size: (u32, u32),
+    max_pixels: u64,
+    convert: impl Fn(&Planes) -> (Vec<u8>, u8),
+) -> Result<(Vec<u8>, u8), EngineError> {
+    let mut canvas: Option<(Vec<u8>, u8)> = None;
+    let (tile_width, tile_height) = coded.tile_size;
+    for (index, data) in coded.tiles.iter().enumerate() {
+        let planes = decode_av1(data, max_pixels)?;
+        if (planes.width, planes.height) != coded.tile_size {
+            return Err(corrupt(format!(
+                "an AV1 picture is {}x{}, the container says {}x{}",
+                planes.width, planes.height, tile_width, tile_height
+            )));
+        }
+        let (samples, channels) = convert(&planes);
+        drop(planes);
+        if coded.tiles.len() == 1 && coded.tile_size == size {
+            return Ok((samples, channels));
+        }
+        let (canvas, canvas_channels) = canvas
+            .get_or_insert_with(|| (vec![0; size.0 as usize * size.1 as usize * usize::from(channels)], channels));
+        if channels != *canvas_channels {
+            return Err(corrupt("a grid's tiles differ in their colour channels"));
+        }
+        let channels = usize::from(channels);
+        let (column, row) = (index as u32 % coded.columns, index as u32 / coded.columns);
+        let (left, top) = (column * tile_width, row * tile_height);
+        let visible = (tile_width.min(size.0 - left) as usize, tile_height.min(size.1 - top) as usize);
+        for y in 0..visible.1 {
+            let from = y * tile_width as usize * channels;
+            let to = ((top as usize + y) * size.0 as usize + left as usize) * channels;
+            canvas[to..to + visible.0 * channels].copy_from_slice(&samples[from..from + visible.0 * channels]);
+        }
+    }
+    canvas.ok_or_else(|| corrupt("an image without coded data"))
+}
+
 /// Decodes the image (and its alpha plane) as 8-bit samples in stored orientation.
 pub fn decode(still: &Still, max_pixels: u64) -> Result<DynamicImage, EngineError> {
-    let planes = decode_av1(&still.data, max_pixels)?;
-    if (planes.width, planes.height) != (still.width, still.height) {
-        return Err(corrupt(format!(
-            "the AV1 picture is {}x{}, the container says {}x{}",
-            planes.width, planes.height, still.width, still.height
-        )));
-    }
-    let (mut pixels, channels) = to_pixels(&planes, still.nclx.as_ref());
-    let (width, height) = (planes.width, planes.height);
-    drop(planes);
+    let (width, height) = (still.width, still.height);
+    let (mut pixels, channels) =
+        assemble(&still.data, (width, height), max_pixels, |planes| to_pixels(planes, still.nclx.as_ref()))?;
     let internal = || EngineError::Internal("decoded buffer has the wrong size".to_owned());
     let Some(alpha_data) = &still.alpha else {
         return Ok(if channels == 1 {
@@ -331,13 +363,10 @@ pub fn decode(still: &Still, max_pixels: u64) -> Result<DynamicImage, EngineErro
             DynamicImage::ImageRgb8(RgbImage::from_raw(width, height, pixels).ok_or_else(internal)?)
         });
     };
-    let alpha = decode_av1(alpha_data, max_pixels)?;
-    if (alpha.width, alpha.height) != (width, height) {
-        return Err(corrupt("the alpha plane's size is not the image's"));
-    }
-    let r = range(alpha.bits, alpha.full_range);
-    let alpha: Vec<u8> =
-        alpha.y.iter().map(|&a| to_u8(((f32::from(a) - r.offset) * r.scale).clamp(0.0, 1.0))).collect();
+    let (alpha, _) = assemble(alpha_data, (width, height), max_pixels, |alpha| {
+        let r = range(alpha.bits, alpha.full_range);
+        (alpha.y.iter().map(|&a| to_u8(((f32::from(a) - r.offset) * r.scale).clamp(0.0, 1.0))).collect(), 1)
+    })?;
     let channels = usize::from(channels);
     let mut with_alpha = Vec::with_capacity(alpha.len() * (channels + 1));
     for (pixel, &a) in pixels.chunks_exact_mut(channels).zip(&alpha) {

@@ -9,6 +9,7 @@ use libwebp_sys as webp;
 use turbojpeg::{Compressor, PixelFormat, Subsamp};
 
 use crate::engine::error::EngineError;
+use crate::engine::quantize::Quantizer;
 use crate::engine::spec::OutputFormat;
 
 /// Encoder settings taken from the spec.
@@ -220,22 +221,82 @@ fn encode_avif(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
 
 fn encode_gif(image: &DynamicImage) -> Result<Vec<u8>, EngineError> {
     let mut out = Vec::new();
-    {
-        // Speed 10 of 30: NeuQuant palette quality close to the best at a third of the time.
-        let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(&mut out, 10);
-        let frame = image::Frame::new(image.to_rgba8());
-        encoder.encode_frame(frame).map_err(|e| internal("gif")(e.to_string()))?;
-    }
+    let mut encoder = GifAnimation::new(&mut out, None);
+    encoder.add(image, None)?;
+    encoder.finish()?;
     Ok(out)
+}
+
+/// GIF output, a frame at a time: each frame quantised by [`Quantizer`] (palettes shared while
+/// they fit, ordered dithering), LZW-coded as it comes. The writer starts with the first frame,
+/// whose palette becomes the global one.
+pub struct GifAnimation<'w> {
+    out: Option<&'w mut Vec<u8>>,
+    encoder: Option<gif::Encoder<&'w mut Vec<u8>>>,
+    quantizer: Quantizer,
+    /// The loop extension to write: `None` for a still or an animation that plays once.
+    repeat: Option<gif::Repeat>,
+}
+
+impl<'w> GifAnimation<'w> {
+    fn new(out: &'w mut Vec<u8>, repeat: Option<gif::Repeat>) -> GifAnimation<'w> {
+        GifAnimation { out: Some(out), encoder: None, quantizer: Quantizer::default(), repeat }
+    }
+
+    /// Adds a frame; `delay_ms` is `None` for a still (GIF keeps hundredths of a second).
+    fn add(&mut self, image: &DynamicImage, delay_ms: Option<u32>) -> Result<(), EngineError> {
+        let fail = |e: gif::EncodingError| internal("gif")(e.to_string());
+        let size = |side: u32| u16::try_from(side).map_err(|_| internal("gif")(format!("a side of {side} px")));
+        let (width, height) = (size(image.width())?, size(image.height())?);
+        let rgba = match image {
+            DynamicImage::ImageRgba8(buffer) => std::borrow::Cow::Borrowed(buffer.as_raw()),
+            other => std::borrow::Cow::Owned(other.to_rgba8().into_raw()),
+        };
+        let indexed = self.quantizer.frame(&rgba, image.width());
+        drop(rgba);
+        let encoder = match &mut self.encoder {
+            Some(encoder) => encoder,
+            None => {
+                let out = self.out.take().expect("the writer is there until the first frame");
+                let global = indexed.palette.as_deref().unwrap_or_default();
+                let mut encoder = gif::Encoder::new(out, width, height, global).map_err(fail)?;
+                if let Some(repeat) = self.repeat {
+                    encoder.set_repeat(repeat).map_err(fail)?;
+                }
+                self.encoder.insert(encoder)
+            }
+        };
+        let frame = gif::Frame {
+            width,
+            height,
+            delay: delay_ms.map_or(0, |ms| u16::try_from(ms.saturating_add(5) / 10).unwrap_or(u16::MAX)),
+            // The first frame's palette is the global one.
+            palette: if self.quantizer.frames() == 1 { None } else { indexed.palette },
+            transparent: indexed.transparent,
+            // Each frame is drawn whole, so the next one starts from a clear canvas: what a
+            // transparent pixel leaves visible is the background, not the frame before.
+            dispose: gif::DisposalMethod::Background,
+            buffer: std::borrow::Cow::Owned(indexed.indices),
+            ..gif::Frame::default()
+        };
+        encoder.write_frame(&frame).map_err(fail)
+    }
+
+    fn finish(self) -> Result<(), EngineError> {
+        // Dropping the writer writes the trailer; `into_inner` reports a failure to.
+        match self.encoder {
+            Some(encoder) => encoder.into_inner().map(drop).map_err(|e| internal("gif")(e.to_string())),
+            None => Err(internal("gif")("no frame".to_owned())),
+        }
+    }
 }
 
 /// An animation's output, a frame at a time, in GIF or WebP.
 ///
-/// GIF: each frame gets a palette of its own (NeuQuant, as for a still), without dithering, so
-/// that nothing shimmers between frames. WebP: libwebp's animation encoder, which stores each
+/// GIF: see [`GifAnimation`]. WebP: libwebp's animation encoder, which stores each
 /// frame as the rectangle that changed, lossy or lossless as the spec asks, at the spec's quality.
 pub enum AnimationEncoder<'w> {
-    Gif(image::codecs::gif::GifEncoder<&'w mut Vec<u8>>),
+    Gif(GifAnimation<'w>),
     Webp(WebpAnimation<'w>),
 }
 
@@ -252,19 +313,14 @@ impl<'w> AnimationEncoder<'w> {
         match format {
             OutputFormat::Webp => WebpAnimation::new(out, size, plays, options).map(AnimationEncoder::Webp),
             _ => {
-                use image::codecs::gif::Repeat;
-                let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(out, 10);
                 // Without a loop extension a GIF plays once; with one, it repeats that many
                 // more times.
                 let repeat = match plays {
-                    0 => Some(Repeat::Infinite),
+                    0 => Some(gif::Repeat::Infinite),
                     1 => None,
-                    n => Some(Repeat::Finite(u16::try_from(n - 1).unwrap_or(u16::MAX))),
+                    n => Some(gif::Repeat::Finite(u16::try_from(n - 1).unwrap_or(u16::MAX))),
                 };
-                if let Some(repeat) = repeat {
-                    encoder.set_repeat(repeat).map_err(|e| internal("gif")(e.to_string()))?;
-                }
-                Ok(AnimationEncoder::Gif(encoder))
+                Ok(AnimationEncoder::Gif(GifAnimation::new(out, repeat)))
             }
         }
     }
@@ -272,11 +328,7 @@ impl<'w> AnimationEncoder<'w> {
     /// Adds a frame shown for `delay_ms` (GIF keeps hundredths of a second).
     pub fn add(&mut self, image: DynamicImage, delay_ms: u32) -> Result<(), EngineError> {
         match self {
-            AnimationEncoder::Gif(encoder) => {
-                let delay = image::Delay::from_numer_denom_ms(delay_ms, 1);
-                let frame = image::Frame::from_parts(image.into_rgba8(), 0, 0, delay);
-                encoder.encode_frame(frame).map_err(|e| internal("gif")(e.to_string()))
-            }
+            AnimationEncoder::Gif(encoder) => encoder.add(&image, Some(delay_ms)),
             AnimationEncoder::Webp(encoder) => encoder.add(&image, delay_ms),
         }
     }
@@ -284,10 +336,7 @@ impl<'w> AnimationEncoder<'w> {
     /// Writes what is left: the GIF's trailer, or the whole WebP.
     pub fn finish(self) -> Result<(), EngineError> {
         match self {
-            AnimationEncoder::Gif(encoder) => {
-                drop(encoder);
-                Ok(())
-            }
+            AnimationEncoder::Gif(encoder) => encoder.finish(),
             AnimationEncoder::Webp(encoder) => encoder.finish(),
         }
     }

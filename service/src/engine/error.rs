@@ -9,23 +9,9 @@ pub enum EngineError {
     Spec(#[from] SpecError),
     #[error("the body is empty")]
     Empty,
-    #[cfg_attr(
-        not(feature = "heic"),
-        error("not an image format Pixelmill reads (JPEG, PNG, GIF, WebP, TIFF, JPEG XL, AVIF)")
-    )]
-    #[cfg_attr(
-        feature = "heic",
-        error("not an image format Pixelmill reads (JPEG, PNG, GIF, WebP, TIFF, JPEG XL, AVIF, HEIC)")
-    )]
+    #[error("not an image format Pixelmill reads ({})", READ_FORMATS.join(", "))]
     UnknownFormat,
-    #[cfg_attr(
-        not(feature = "heic"),
-        error("{0} images are not accepted; send JPEG, PNG, GIF, WebP, TIFF, JPEG XL or AVIF")
-    )]
-    #[cfg_attr(
-        feature = "heic",
-        error("{0} images are not accepted; send JPEG, PNG, GIF, WebP, TIFF, JPEG XL, AVIF or HEIC")
-    )]
+    #[error("{0} images are not accepted; send {formats}", formats = send_formats())]
     RefusedFormat(&'static str),
     #[error("the {format} image is corrupt or truncated: {detail}")]
     Corrupt { format: &'static str, detail: String },
@@ -64,5 +50,19 @@ pub enum EngineError {
 impl EngineError {
     pub(crate) fn corrupt(format: &'static str, detail: impl ToString) -> EngineError {
         EngineError::Corrupt { format, detail: detail.to_string() }
+    }
+}
+
+/// The formats the engine reads, by their common names, in the order the messages give them.
+#[cfg(not(feature = "heic"))]
+pub const READ_FORMATS: &[&str] = &["JPEG", "PNG", "GIF", "WebP", "TIFF", "JPEG XL", "AVIF"];
+#[cfg(feature = "heic")]
+pub const READ_FORMATS: &[&str] = &["JPEG", "PNG", "GIF", "WebP", "TIFF", "JPEG XL", "AVIF", "HEIC"];
+
+/// "JPEG, PNG, ... or AVIF".
+fn send_formats() -> String {
+    match READ_FORMATS.split_last() {
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
 }

@@ -90,9 +90,9 @@ fn failure(error: &HeifError) -> Option<String> {
 }
 
 /// Reads the container: the primary image must be HEVC (`hvc1`) or a grid of HEVC tiles.
-pub fn read(bytes: &[u8]) -> Result<Still, EngineError> {
+pub fn read(bytes: &[u8]) -> Result<Still<'_>, EngineError> {
     let still = crate::engine::heif::read(bytes, "heic")?;
-    if !matches!(&still.kind, b"hvc1" | b"grid") {
+    if &still.data.kind != b"hvc1" {
         return Err(corrupt("the primary item is not an HEVC image"));
     }
     Ok(still)
@@ -128,8 +128,9 @@ pub fn decode(bytes: &[u8], width: u32, height: u32) -> Result<DynamicImage, Eng
         .ok_or_else(|| EngineError::Internal("libheif could not allocate a context".to_owned()))?;
     let mut session = Session { context, handle: ptr::null_mut(), image: ptr::null_mut() };
     // libheif's own bound on what it allocates for an image or a tile: the square of this side
-    // (tiles are padded past the image, and an alpha plane is checked against it too).
-    let side = c_int::try_from(width.max(height).max(4096).next_multiple_of(512)).unwrap_or(c_int::MAX);
+    // (tiles are padded past the image, and an alpha plane is checked against it too). Strictly
+    // past the image's side: libheif 1.15 refused a 4096x1 image under a limit of 4096.
+    let side = c_int::try_from((width.max(height).max(4096) + 1).next_multiple_of(512)).unwrap_or(c_int::MAX);
     // SAFETY: the context is live; `bytes` outlives the session, as libheif reads it without
     // copying; the handle and image pointers are written by libheif.
     unsafe {

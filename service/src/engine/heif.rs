@@ -3,11 +3,13 @@
 //! from the `meta` box alone, in safe code, every offset and length checked against the file:
 //! no pixel is decoded here, so a file's size is known before anything is allocated for it.
 
+use std::borrow::Cow;
+
 use image::metadata::Orientation;
 
 /// The primary image of a still HEIF file, as its properties describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Still {
+pub struct Still<'a> {
     /// The file's major brand (`avif`, `heic`, ...).
     pub brand: [u8; 4],
     /// The item type of the primary image (`av01`, `hvc1`, `grid`, ...).
@@ -23,13 +25,27 @@ pub struct Still {
     pub icc_profile: Option<Vec<u8>>,
     /// The codec's configuration record (`av1C`, `hvcC`): bit depth, chroma, monochrome.
     pub config: Option<Vec<u8>>,
-    /// The coded data of the image and of its alpha plane (an auxiliary image), if any.
-    pub data: Vec<u8>,
-    pub alpha: Option<Vec<u8>>,
+    /// The coded data of the image and of its alpha plane (an auxiliary image), if any:
+    /// borrowed from the file when an item is stored in one piece, as encoders write it.
+    pub data: Coded<'a>,
+    pub alpha: Option<Coded<'a>>,
     /// The alpha plane's `ispe` size, which must equal the image's.
     pub alpha_size: Option<(u32, u32)>,
     /// Colour premultiplied by alpha (a `prem` reference).
     pub premultiplied: bool,
+}
+
+/// An image's coded data: one item, or the tiles of a grid item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coded<'a> {
+    /// The tiles in rows, left to right and top to bottom; one for an image that is no grid.
+    pub tiles: Vec<Cow<'a, [u8]>>,
+    pub columns: u32,
+    /// Each tile's size (`ispe`): the image's own when there is one tile. The tiles cover the
+    /// image, and the last column and row may reach past it (they are cropped).
+    pub tile_size: (u32, u32),
+    /// The item type of the tiles (`av01`, `hvc1`).
+    pub kind: [u8; 4],
 }
 
 /// Colour as coded-independent code points (ITU-T H.273).
@@ -47,7 +63,7 @@ fn is_srgb(nclx: &Nclx) -> bool {
     matches!(nclx.primaries, 1 | 2) && matches!(nclx.transfer, 1 | 2 | 6 | 13 | 14 | 15)
 }
 
-impl Still {
+impl Still<'_> {
     /// The profile of the decoded pixels: the file's ICC profile, or one made from its `nclx`
     /// code points when they are not sRGB (Display P3, BT.2020, ...); `None` for sRGB.
     pub fn profile(&self) -> Option<Vec<u8>> {
@@ -312,11 +328,11 @@ fn parse_iinf(body: &[u8]) -> Result<Vec<(u32, [u8; 4])>, &'static str> {
 }
 
 /// Reads the primary still image of a HEIF file (`format` names it in errors).
-pub fn read(bytes: &[u8], format: &'static str) -> Result<Still, crate::engine::EngineError> {
+pub fn read<'a>(bytes: &'a [u8], format: &'static str) -> Result<Still<'a>, crate::engine::EngineError> {
     read_inner(bytes).map_err(|detail| corrupt(format, detail))
 }
 
-fn read_inner(bytes: &[u8]) -> Result<Still, &'static str> {
+fn read_inner(bytes: &[u8]) -> Result<Still<'_>, &'static str> {
     let (mut brand, mut meta) = (None, None);
     for found in boxes(bytes, 0) {
         let found = found?;
@@ -365,10 +381,10 @@ fn read_inner(bytes: &[u8]) -> Result<Still, &'static str> {
         kinds.iter().find(|(id, _)| *id == primary).map(|(_, kind)| *kind).ok_or("the primary item has no type")?;
     let properties_of =
         |item: u32| associations.iter().filter(move |(id, _)| *id == item).flat_map(|(_, list)| list.iter()).cloned();
-    let data_of = |item: u32| -> Result<Vec<u8>, &'static str> {
+    let data_of = |item: u32| -> Result<Cow<'_, [u8]>, &'static str> {
         let location = locations.iter().find(|l| l.item == item).ok_or("an item has no location")?;
         let source = if location.in_idat { idat.ok_or("an item is in a missing idat box")? } else { bytes };
-        let mut data = Vec::new();
+        let mut data = Cow::Borrowed(&[][..]);
         for &(offset, length) in &location.extents {
             let start = usize::try_from(offset).map_err(|_| "an item lies past the end of the file")?;
             // A length of 0 runs to the end of the file.
@@ -382,7 +398,11 @@ fn read_inner(bytes: &[u8]) -> Result<Still, &'static str> {
             if data.len() + extent.len() > bytes.len() {
                 return Err("an item's extents add up to more than the file");
             }
-            data.extend_from_slice(extent);
+            if data.is_empty() {
+                data = Cow::Borrowed(extent);
+            } else {
+                data.to_mut().extend_from_slice(extent);
+            }
         }
         Ok(data)
     };
@@ -395,7 +415,7 @@ fn read_inner(bytes: &[u8]) -> Result<Still, &'static str> {
         nclx: None,
         icc_profile: None,
         config: None,
-        data: data_of(primary)?,
+        data: Coded { tiles: Vec::new(), columns: 1, tile_size: (0, 0), kind },
         alpha: None,
         alpha_size: None,
         premultiplied: references.iter().any(|(kind, from, _)| kind == b"prem" && *from == primary),
@@ -415,6 +435,78 @@ fn read_inner(bytes: &[u8]) -> Result<Still, &'static str> {
     if still.width == 0 || still.height == 0 {
         return Err("the primary item has no size (ispe)");
     }
+    // An item's coded data: itself, or the tiles its grid descriptor lays out (ISO/IEC
+    // 23008-12 6.6.2.3), each of a size that covers the image without a spare row or column.
+    let coded = |item: u32, kind: [u8; 4], size: (u32, u32)| -> Result<Coded<'_>, &'static str> {
+        if &kind != b"grid" {
+            return Ok(Coded { tiles: vec![data_of(item)?], columns: 1, tile_size: size, kind });
+        }
+        let descriptor = data_of(item)?;
+        let (&version, rest) = descriptor.split_first().ok_or("a grid descriptor is empty")?;
+        if version != 0 {
+            return Err("a grid descriptor of an unknown version");
+        }
+        let [flags, rows, columns, ..] = *rest else { return Err("a grid descriptor is cut short") };
+        let (rows, columns) = (u32::from(rows) + 1, u32::from(columns) + 1);
+        let wide = flags & 1 == 1;
+        let mut at = 4;
+        let output = (
+            field(&descriptor, &mut at, if wide { 4 } else { 2 })?,
+            field(&descriptor, &mut at, if wide { 4 } else { 2 })?,
+        );
+        if output != (u64::from(size.0), u64::from(size.1)) {
+            return Err("a grid's output size is not its item's size");
+        }
+        let tiles: Vec<u32> = references
+            .iter()
+            .filter(|(reference, from, _)| reference == b"dimg" && *from == item)
+            .flat_map(|(_, _, to)| to.iter().copied())
+            .collect();
+        if tiles.len() as u64 != u64::from(rows) * u64::from(columns) {
+            return Err("a grid's tiles are not its rows times its columns");
+        }
+        let first = tiles[0];
+        let tile_kind = kinds.iter().find(|(id, _)| *id == first).map(|(_, kind)| *kind).ok_or("a tile has no type")?;
+        let tile_size = properties_of(first)
+            .find_map(|p| match p {
+                Property::Size(width, height) => Some((width, height)),
+                _ => None,
+            })
+            .ok_or("a tile has no size (ispe)")?;
+        let covers = |tile: u32, count: u32, side: u32| {
+            tile > 0
+                && u64::from(tile) * u64::from(count) >= u64::from(side)
+                && u64::from(tile) * u64::from(count - 1) < u64::from(side)
+        };
+        if !covers(tile_size.0, columns, size.0) || !covers(tile_size.1, rows, size.1) {
+            return Err("a grid's tiles do not cover its image exactly");
+        }
+        for &tile in &tiles {
+            let same_kind = kinds.iter().any(|(id, kind)| *id == tile && *kind == tile_kind);
+            let same_size = properties_of(tile).any(|p| matches!(p, Property::Size(w, h) if (w, h) == tile_size));
+            if !same_kind || !same_size {
+                return Err("a grid's tiles differ in type or size");
+            }
+        }
+        Ok(Coded {
+            tiles: tiles.iter().map(|&tile| data_of(tile)).collect::<Result<_, _>>()?,
+            columns,
+            tile_size,
+            kind: tile_kind,
+        })
+    };
+    still.data = coded(primary, kind, (still.width, still.height))?;
+    if still.config.is_none() && &kind == b"grid" {
+        // The codec's configuration is the tiles'.
+        let first =
+            references.iter().find(|(r, from, _)| r == b"dimg" && *from == primary).and_then(|(_, _, to)| to.first());
+        still.config = first.and_then(|&tile| {
+            properties_of(tile).find_map(|p| match p {
+                Property::Config(config) => Some(config),
+                _ => None,
+            })
+        });
+    }
     still.orientation = orientation(rotation, mirror);
     // The alpha plane: an auxiliary image of the primary one whose type is alpha.
     for (kind, from, to) in &references {
@@ -424,11 +516,13 @@ fn read_inner(bytes: &[u8]) -> Result<Still, &'static str> {
         let is_alpha =
             properties_of(*from).any(|p| matches!(p, Property::Auxiliary(urn) if ALPHA_URNS.contains(&urn.as_slice())));
         if is_alpha {
-            still.alpha = Some(data_of(*from)?);
-            still.alpha_size = properties_of(*from).find_map(|p| match p {
+            let size = properties_of(*from).find_map(|p| match p {
                 Property::Size(width, height) => Some((width, height)),
                 _ => None,
             });
+            still.alpha_size = size;
+            let kind = kinds.iter().find(|(id, _)| id == from).map_or(*b"av01", |(_, kind)| *kind);
+            still.alpha = Some(coded(*from, kind, size.unwrap_or((still.width, still.height)))?);
             break;
         }
     }

@@ -24,6 +24,7 @@ pub mod jxl;
 pub mod metadata;
 pub mod ops;
 pub mod plan;
+pub mod quantize;
 pub mod spec;
 
 use std::time::{Duration, Instant};

@@ -16,6 +16,7 @@ use crate::engine::encode;
 use crate::engine::error::EngineError;
 use crate::engine::geometry::{self, Finish};
 use crate::engine::ops;
+use crate::engine::quantize;
 use crate::engine::spec::{Color, CropRect, Gravity, OutputFormat, Rotation, Spec};
 use crate::engine::{Limits, oriented_size, swaps_axes};
 
@@ -444,8 +445,9 @@ fn encode_bytes(format: OutputFormat, (width, height): (u32, u32), channels: u64
             2 * rgba + (size * 24).max(padded * 8) + output + (16 << 20)
         }
         OutputFormat::Gif => {
-            // RGBA, the quantiser's copy of it, the palette indices and LZW's output.
-            size * 4 * 2 + size + output
+            // RGBA, the copy of its opaque pixels a palette is learnt from, the palette
+            // indices, the quantiser's caches and histogram, and LZW's output.
+            size * 4 + size * 3 + size + quantize::WORKING_BYTES + output
         }
     }
 }

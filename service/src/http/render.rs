@@ -316,14 +316,14 @@ pub async fn render_body(
     let vary = spec.format == Some(FormatRequest::Auto);
     let accept = accept_header(&headers);
     let limits = state.engine_limits();
-    // The output's size (for `fmt=auto`) needs the source's header: read it on the pool, as all
-    // engine work is.
+    // `fmt=auto` needs the source's header (the output's size, and whether it is animated): read
+    // it on the pool, as all engine work is, and only then.
     let job = move || {
         #[cfg(test)]
         if body.starts_with(tests::PANIC_BODY) {
             panic!("fault injected by a test");
         }
-        let info = engine::inspect(&body, &limits).ok();
+        let info = if vary { engine::inspect(&body, &limits).ok() } else { None };
         let frames = info.as_ref().map_or(1, |info| info.frames);
         let (spec, _) = negotiate(spec, &accept, source, frames, |spec| {
             let info = info?;

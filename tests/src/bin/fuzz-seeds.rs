@@ -1,11 +1,11 @@
 //! Writes fuzzing seeds of the inputs no `pixelmill render` of a still gives: an animated GIF
 //! (which `pixelmill render` turns into an animated WebP), TIFF of each compression and
-//! sample layout, JPEG XL and AVIF. usage: fuzz-seeds DIR
+//! sample layout, JPEG XL, AVIF and HEIC. usage: fuzz-seeds DIR
 
 use std::path::PathBuf;
 
 use pixelmill_tests::tiff_files::{self, COMPRESSIONS, Extras};
-use pixelmill_tests::{animation, encoders, images};
+use pixelmill_tests::{animation, encoders, heif_edit, images};
 use tiff::encoder::colortype;
 
 fn main() {
@@ -43,4 +43,13 @@ fn main() {
     write("seed4-gray.avif", &encoders::avif(&png, "png", None, &["-y", "400"]));
     write("seed4-irot-imir.avif", &encoders::avif(&png, "png", None, &["--irot", "1", "--imir", "1"]));
     write("seed4-p3.avif", &encoders::avif(&png, "png", None, &["--cicp", "12/13/6"]));
+    // HEIC (read in builds with the `heic` feature, refused with 415 in others): a plain one,
+    // one with alpha, and one rotated and mirrored as a camera writes it.
+    let heic = encoders::heic(&png, "png", &["-q", "60"]);
+    write("seed5-plain.heic", &heic);
+    write("seed5-alpha.heic", &encoders::heic(&images::png_with_alpha(48, 32), "png", &["-q", "60"]));
+    write("seed5-irot-imir.heic", &heif_edit::with_transform(&heic, Some(1), Some(1)));
+    // An AVIF grid of 2x2 tiles (avifenc's tiles are at least 64 px a side).
+    let big = images::png(&images::pattern(128, 128));
+    write("seed5-grid.avif", &encoders::avif(&big, "png", None, &["-g", "2x2"]));
 }
