@@ -143,6 +143,14 @@ impl Context {
         command.spawn().map(Some).map_err(|e| format!("cannot start `{}`: {e}", cmd.program))
     }
 
+    /// Prints the command and runs it, in a dry run too: it only reads (git's refs and history),
+    /// and what it reads decides what the run would do (which digest a promotion takes, which
+    /// one a rollback goes back to).
+    pub(crate) fn query(&self, cmd: &Cmd) -> Result<String, String> {
+        self.say(&format!("$ {cmd}"));
+        self.capture(cmd)
+    }
+
     /// Runs a command without printing it (or honouring a dry run): for reading state that
     /// no step depends on, such as a tool's presence for the original `run` and `ci`.
     pub(crate) fn read(&self, cmd: &Cmd) -> Result<String, String> {

@@ -46,8 +46,8 @@ commands:
                                      workflow checks, image smoke test, dependency policy, API and engine fuzzing
   deploy <env> [--dry-run] [--infra] preflight, build and push the image, Terraform (--infra), GitOps release by
                                      digest, Argo CD sync and health, smoke test; rolled back on failure
-  promote <from> <to>                release the digest verified in <from> to <to> (prod: blue-green with analysis)
-  rollback <env>                     release the previous verified digest of <env> again
+  promote <from> <to> [--dry-run]    release the digest verified in <from> to <to> (prod: blue-green with analysis)
+  rollback <env> [--dry-run]         release the previous verified digest of <env> again
   bootstrap <env> [--dry-run]        kubeconfig, Argo CD, Argo Rollouts, load balancer controller, External Secrets,
                                      metrics-server, Prometheus, the env's root Application
   infra plan|apply|destroy <env> [--yes]
@@ -72,8 +72,16 @@ fn main() -> ExitCode {
             ctx.dry_run = deploy.dry_run;
             deploy.run(&ctx)
         }),
-        Some("promote") => promote::Promote::parse(Args::new("promote", rest)).and_then(|c| c.run(&process())),
-        Some("rollback") => rollback::Rollback::parse(Args::new("rollback", rest)).and_then(|c| c.run(&process())),
+        Some("promote") => promote::Promote::parse(Args::new("promote", rest)).and_then(|promote| {
+            let mut ctx = Context::from_process();
+            ctx.dry_run = promote.dry_run;
+            promote.run(&ctx)
+        }),
+        Some("rollback") => rollback::Rollback::parse(Args::new("rollback", rest)).and_then(|rollback| {
+            let mut ctx = Context::from_process();
+            ctx.dry_run = rollback.dry_run;
+            rollback.run(&ctx)
+        }),
         Some("bootstrap") => bootstrap::Bootstrap::parse(Args::new("bootstrap", rest)).and_then(|bootstrap| {
             let mut ctx = Context::from_process();
             ctx.dry_run = bootstrap.dry_run;

@@ -2,6 +2,8 @@
 //! through the same GitOps release as a deploy (release.rs): commit, push, sync, wait through
 //! the rollout (prod: blue-green, paused for its pre-promotion analysis), smoke test, record;
 //! rolled back on failure. A digest `<from>` has not verified (verified.rs) is refused.
+//! `--dry-run` reads what a real run reads (the values files, the verified record) and prints
+//! every command it would run against `<to>`, running none and changing no file.
 
 use crate::context::{self, Context};
 use crate::environment::Environment;
@@ -14,17 +16,22 @@ use crate::{values, verified};
 pub(crate) struct Promote {
     from: String,
     to: String,
+    pub(crate) dry_run: bool,
 }
 
 impl Promote {
     pub(crate) fn parse(mut args: Args) -> Result<Promote, String> {
+        let dry_run = args.flag("--dry-run");
         let from = args.positional("<from> <to>")?;
         let to = args.positional("<to>")?;
         args.finish()?;
-        Ok(Promote { from, to })
+        Ok(Promote { from, to, dry_run })
     }
 
     pub(crate) fn run(self, ctx: &Context) -> Result<(), String> {
+        if ctx.dry_run {
+            ctx.say("dry run: the verified record is read, every other command is printed and none is run");
+        }
         let mut steps = Steps::new(&ctx.output);
         let result = self.run_steps(ctx, &mut steps);
         steps.finish(result).map_err(|e| format!("promote {} {}: {e}", self.from, self.to))

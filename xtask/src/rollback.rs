@@ -3,6 +3,9 @@
 //! the older digest, push, sync, wait, smoke test. The digest rolled back from loses its
 //! verified record (verified.rs), so it is not promoted or rolled back to again.
 //!
+//! `--dry-run` reads the values file and the verified record as a real run does, says which
+//! digest it would go back to, and prints every command it would run, running none.
+//!
 //! A failed rollback is not undone automatically: undoing it would bring back the digest being
 //! rolled away from. The error names the failed step; the values commit stays for a person to
 //! judge.
@@ -16,16 +19,21 @@ use crate::{release, rollout, smoke, values, verified};
 
 pub(crate) struct Rollback {
     env: String,
+    pub(crate) dry_run: bool,
 }
 
 impl Rollback {
     pub(crate) fn parse(mut args: Args) -> Result<Rollback, String> {
+        let dry_run = args.flag("--dry-run");
         let env = args.positional("<env>")?;
         args.finish()?;
-        Ok(Rollback { env })
+        Ok(Rollback { env, dry_run })
     }
 
     pub(crate) fn run(self, ctx: &Context) -> Result<(), String> {
+        if ctx.dry_run {
+            ctx.say("dry run: the verified record is read, every other command is printed and none is run");
+        }
         let mut steps = Steps::new(&ctx.output);
         let result = self.run_steps(ctx, &mut steps);
         steps.finish(result).map_err(|e| format!("rollback {}: {e}", self.env))
@@ -45,9 +53,14 @@ impl Rollback {
             Ok((env, checked, current, target.digest))
         })?;
         let commit = steps.run("release", || {
-            let state = rollout::state(ctx, &env)?;
-            if state.phase == "Progressing" || state.phase == "Paused" {
-                rollout::abort(ctx, &env)?;
+            if ctx.dry_run {
+                ctx.output(&rollout::get(&env), "")?;
+                ctx.say(&format!("(if an update is under way: $ {})", rollout::plugin(&env, "abort")));
+            } else {
+                let state = rollout::state(ctx, &env)?;
+                if state.phase == "Progressing" || state.phase == "Paused" {
+                    rollout::abort(ctx, &env)?;
+                }
             }
             let message = format!("{}: roll back {current} to {target}", env.name);
             let commit = release::commit_digest(ctx, &env, &target, &message)?;

@@ -79,14 +79,14 @@ impl State {
     }
 }
 
-fn get(env: &Environment) -> Cmd {
+pub(crate) fn get(env: &Environment) -> Cmd {
     Cmd::new("kubectl")
         .args(["get", "rollout", &env.cluster.rollout, "-n", &env.cluster.namespace])
         .args(env.kube_context())
         .args(["-o", "json"])
 }
 
-fn plugin(env: &Environment, verb: &str) -> Cmd {
+pub(crate) fn plugin(env: &Environment, verb: &str) -> Cmd {
     // Flags after the plugin's name: kubectl refuses flags placed before a plugin.
     Cmd::new("kubectl")
         .args(["argo", "rollouts", verb, &env.cluster.rollout, "-n", &env.cluster.namespace])

@@ -41,13 +41,14 @@ pub(crate) fn record(ctx: &Context, env: &Environment, commit: &str, digest: &Di
 /// The verified releases of `env` along HEAD's history, newest first.
 pub(crate) fn entries(ctx: &Context, env: &Environment) -> Result<Vec<Entry>, String> {
     let refs = format!("refs/tags/{PREFIX}/{}/", env.name);
-    let listed = ctx.output(
-        &Cmd::new("git").args(["for-each-ref", "--format=%(refname:short) %(*objectname) %(contents:subject)", &refs]),
-        "",
-    )?;
+    let listed = ctx.query(&Cmd::new("git").args([
+        "for-each-ref",
+        "--format=%(refname:short) %(*objectname) %(contents:subject)",
+        &refs,
+    ]))?;
     // The remote decides: a tag withdrawn elsewhere may linger in this clone.
     let pattern = format!("{refs}*");
-    let remote = ctx.output(&Cmd::new("git").args(["ls-remote", "--tags", "origin", &pattern]), "")?;
+    let remote = ctx.query(&Cmd::new("git").args(["ls-remote", "--tags", "origin", &pattern]))?;
     let on_remote: Vec<&str> = remote
         .lines()
         .filter_map(|line| line.split_whitespace().nth(1)?.strip_prefix("refs/tags/"))
@@ -62,7 +63,7 @@ pub(crate) fn entries(ctx: &Context, env: &Environment) -> Result<Vec<Entry>, St
             on_remote.contains(&tag).then(|| Entry { tag: tag.to_owned(), commit: commit.to_owned(), digest })
         })
         .collect();
-    let history = ctx.output(&Cmd::new("git").args(["rev-list", "HEAD", "--", &env.values_path()]), "")?;
+    let history = ctx.query(&Cmd::new("git").args(["rev-list", "HEAD", "--", &env.values_path()]))?;
     Ok(history
         .lines()
         .flat_map(|commit| tagged.iter().filter(move |entry| entry.commit == commit.trim()))

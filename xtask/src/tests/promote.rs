@@ -228,3 +228,96 @@ fn a_digest_withdrawn_on_the_remote_is_not_verified_here() {
         "{error}"
     );
 }
+
+fn dry_run(fixture: &Fixture, command: &str, args: &[&str]) -> (Context, Result<(), String>) {
+    let mut ctx = fixture.context();
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    let result = match command {
+        "promote" => Promote::parse(Args::new("promote", &args)).and_then(|promote| {
+            ctx.dry_run = promote.dry_run;
+            promote.run(&ctx)
+        }),
+        _ => Rollback::parse(Args::new("rollback", &args)).and_then(|rollback| {
+            ctx.dry_run = rollback.dry_run;
+            rollback.run(&ctx)
+        }),
+    };
+    (ctx, result)
+}
+
+#[test]
+fn a_dry_run_of_promote_shows_what_it_would_do_to_prod_and_does_nothing() {
+    let fixture = staging_verified("promote-dry-run");
+    let head = fixture.git(&["rev-parse", "HEAD"]);
+    let (ctx, result) = dry_run(&fixture, "promote", &["staging", "prod", "--dry-run"]);
+    result.unwrap();
+    assert!(ctx.dry_run);
+    // The verified record is read for real (it decides what would be promoted); from the write
+    // of prod's values on, the release as a real run makes it.
+    let printed = commands(&ctx);
+    let url = &fixture.server.url;
+    let curl = "$ curl --silent --show-error --max-time 30 --output <scratch>/body --write-out '%{http_code}'";
+    let auth = "--header @<scratch>/auth-header";
+    let release = [
+        format!("write deploy/prod/values.yaml: image.digest = \"{DIGEST}\""),
+        format!("$ git commit --quiet --message 'prod: promote {DIGEST} from staging' -- deploy/prod/values.yaml"),
+        "$ git rev-parse HEAD".to_owned(),
+        "$ git push --quiet origin '<branch>'".to_owned(),
+        format!("$ {PROD_SYNC}"),
+        format!("$ {PROD_GET}"),
+        format!("$ {PROD_WAIT}"),
+        format!("{curl} {auth} {url}/readyz"),
+        format!(
+            "{curl} --request POST {auth} --header 'Content-Type: image/png' --header Expect: \
+             --data-binary @<scratch>/smoke.png {url}/v1/images"
+        ),
+        format!("{curl} {auth} '{url}/v1/images/<id>/render?w=64&fmt=webp'"),
+        format!("{curl} --request DELETE {auth} '{url}/v1/images/<id>'"),
+        format!("$ git tag --annotate 'verified/prod/<commit>' --message {DIGEST} '<commit>'"),
+        "$ git push --quiet origin 'refs/tags/verified/prod/<commit>'".to_owned(),
+    ];
+    let start = printed.iter().position(|line| line.starts_with("write ")).expect("a values write");
+    assert_eq!(printed[start..], release);
+    assert!(printed[..start].contains(&"$ git ls-remote --tags origin 'refs/tags/verified/staging/*'".to_owned()));
+    assert!(fixture.calls().is_empty(), "no cloud tool ran: {:?}", fixture.calls());
+    assert_eq!(fixture.git(&["rev-parse", "HEAD"]), head, "nothing committed");
+    assert_eq!(fixture.git(&["status", "--porcelain"]), "", "no file changed");
+    assert_eq!(fixture.remote_digest("prod"), ZERO_DIGEST);
+    assert!(fixture.remote_verified("prod").is_empty());
+}
+
+#[test]
+fn a_dry_run_of_promote_refuses_what_the_real_run_refuses() {
+    let fixture = staging_verified("promote-dry-run-unverified");
+    fixture.edit("deploy/staging/values.yaml", DIGEST, DIGEST_2);
+    let error = dry_run(&fixture, "promote", &["--dry-run", "staging", "prod"]).1.unwrap_err();
+    assert!(
+        error.contains(&format!("{DIGEST_2} (in deploy/staging/values.yaml) has not been verified in staging")),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_dry_run_of_rollback_names_the_digest_it_would_go_back_to_and_does_nothing() {
+    let fixture = two_releases("rollback-dry-run");
+    let head = fixture.git(&["rev-parse", "HEAD"]);
+    let (ctx, result) = dry_run(&fixture, "rollback", &["staging", "--dry-run"]);
+    result.unwrap();
+    let lines = ctx.output.lines();
+    let naming = format!("rolling back staging from {DIGEST_2} to {DIGEST} (verified/staging/");
+    assert!(lines.iter().any(|line| line.starts_with(&naming)), "{lines:?}");
+    assert!(lines.contains(&format!("(if an update is under way: $ {STAGING_ABORT})")), "{lines:?}");
+    let printed = commands(&ctx);
+    assert!(
+        printed.contains(&format!(
+            "$ git commit --quiet --message 'staging: roll back {DIGEST_2} to {DIGEST}' -- deploy/staging/values.yaml"
+        )),
+        "{printed:?}"
+    );
+    assert!(printed.contains(&format!("$ {STAGING_SYNC}")));
+    assert!(fixture.calls().is_empty(), "no cloud tool ran: {:?}", fixture.calls());
+    assert_eq!(fixture.git(&["rev-parse", "HEAD"]), head);
+    assert_eq!(fixture.git(&["status", "--porcelain"]), "");
+    assert_eq!(fixture.remote_digest("staging"), DIGEST_2);
+    assert_eq!(fixture.remote_verified("staging").len(), 2, "nothing withdrawn");
+}
