@@ -620,8 +620,23 @@ def test_helm_test_checks_readyz():
     assert annotations(job)["helm.sh/hook"] == "test"
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["/usr/local/bin/pixelmill-load"]
-    assert container["args"] == ["--target", "http://pixelmill.pixelmill.svc:80/readyz", "--rate", "1",
-                                 "--duration", "5s", "--threshold", "errors<1%"], container["args"]
+    # The Service's address from the variables Kubernetes gives the test pod (no DNS needed):
+    # they exist, since the test pod's service links are on.
+    assert container["args"] == ["--target", "http://$(PIXELMILL_SERVICE_HOST):$(PIXELMILL_SERVICE_PORT)/readyz",
+                                 "--rate", "1", "--duration", "5s", "--threshold", "errors<1%"], container["args"]
+    assert job["spec"]["template"]["spec"].get("enableServiceLinks", True)
+    named = one(render(sets=("fullnameOverride=images-api",)), "Job", "images-api-test")
+    target = named["spec"]["template"]["spec"]["containers"][0]["args"][1]
+    assert target == "http://$(IMAGES_API_SERVICE_HOST):$(IMAGES_API_SERVICE_PORT)/readyz", target
+
+
+def test_the_service_and_its_migration_get_no_service_variables():
+    # Kubernetes gives a pod PIXELMILL_SERVICE_HOST, PIXELMILL_PORT_80_TCP, ... for a Service
+    # named pixelmill unless its spec says not to; the service once refused them at start.
+    docs = render()
+    assert workload(docs)["spec"]["template"]["spec"]["enableServiceLinks"] is False
+    migrate = one(docs, "Job", "pixelmill-migrate")
+    assert migrate["spec"]["template"]["spec"]["enableServiceLinks"] is False
 
 
 # --- labels, services, policies --------------------------------------------------------------
@@ -844,6 +859,14 @@ def test_allowed_values_match_the_service():
         assert default in service, (path, default)
 
 
+def test_the_region_is_an_aws_one_or_an_s3_compatible_stores_name():
+    for region in ("eu-west-1", "us-gov-west-1", "garage", "us-east-1"):
+        config = one(render(sets=(f"config.awsRegion={region}", "config.s3Endpoint=http://192.0.2.2:3900")), "ConfigMap")
+        assert config["data"]["AWS_REGION"] == region
+    for region in ("EU-West-1", "eu west 1", "-garage"):
+        assert "awsRegion" in render_error(sets=(f"config.awsRegion={region}",)), region
+
+
 def main() -> int:
     tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
     passed = failed = 0
@@ -863,4 +886,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

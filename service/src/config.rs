@@ -213,7 +213,11 @@ impl Config {
                 "PIXELMILL_RENDER_TIMEOUT_SECONDS" => self.limits.render_timeout_seconds = parse(name, value)?,
                 "PIXELMILL_WRITES_PER_SECOND" => self.limits.writes_per_second = parse(name, value)?,
                 "PIXELMILL_WRITE_BURST" => self.limits.write_burst = parse(name, value)?,
-                other if other.starts_with("PIXELMILL_") && !KNOWN_ELSEWHERE.contains(&other) => {
+                other
+                    if other.starts_with("PIXELMILL_")
+                        && !KNOWN_ELSEWHERE.contains(&other)
+                        && !is_service_link(other) =>
+                {
                     return Err(ConfigError::Env {
                         name: other.to_owned(),
                         value: value.clone(),
@@ -283,6 +287,25 @@ impl Config {
     }
 }
 
+/// Whether `name` is one of the variables Kubernetes gives a pod for each Service of its
+/// namespace (unless the pod spec turns `enableServiceLinks` off): for a Service `pixelmill`,
+/// `PIXELMILL_SERVICE_HOST`, `PIXELMILL_SERVICE_PORT[_<port name>]`, `PIXELMILL_PORT` and
+/// `PIXELMILL_PORT_<port>_<protocol>[_PROTO|_PORT|_ADDR]`. A pod must start beside a Service named
+/// like it, so these are not settings and not typos.
+fn is_service_link(name: &str) -> bool {
+    if name.ends_with("_SERVICE_HOST") || name.contains("_SERVICE_PORT") || name.ends_with("_PORT") {
+        return true;
+    }
+    // ..._PORT_80_TCP, ..._PORT_80_TCP_ADDR
+    let parts: Vec<&str> = name.split('_').collect();
+    parts.windows(3).any(|w| {
+        w[0] == "PORT"
+            && !w[1].is_empty()
+            && w[1].bytes().all(|b| b.is_ascii_digit())
+            && matches!(w[2], "TCP" | "UDP" | "SCTP")
+    })
+}
+
 /// `PIXELMILL_*` variables read by other parts of the program (the CLI), not by this tree.
 const KNOWN_ELSEWHERE: &[&str] = &["PIXELMILL_CONFIG", "PIXELMILL_THREADS"];
 
@@ -324,7 +347,27 @@ mod tests {
         assert!(err(&[("PIXELMILL_MAX_BODY_BYTES", "0")]).contains("greater than zero"));
         assert!(err(&[("PIXELMILL_PRESETS", "bad=w=0")]).contains("preset"));
         assert!(err(&[("PIXELMILL_TYPO", "1")]).contains("unknown setting"));
+        assert!(err(&[("PIXELMILL_PORTS", "1")]).contains("unknown setting"));
         assert!(Config::load(None, &env(&[("PIXELMILL_LISTEN", "0.0.0.0:8080"), ("PIXELMILL_AUTH", "true")])).is_ok());
+    }
+
+    #[test]
+    fn kubernetes_service_links_are_not_settings() {
+        // What a pod gets for a Service `pixelmill` with a port 80 named http (and for one named
+        // pixelmill-preview): the service must start beside them.
+        let links = [
+            ("PIXELMILL_SERVICE_HOST", "10.96.192.27"),
+            ("PIXELMILL_SERVICE_PORT", "80"),
+            ("PIXELMILL_SERVICE_PORT_HTTP", "80"),
+            ("PIXELMILL_PORT", "tcp://10.96.192.27:80"),
+            ("PIXELMILL_PORT_80_TCP", "tcp://10.96.192.27:80"),
+            ("PIXELMILL_PORT_80_TCP_PROTO", "tcp"),
+            ("PIXELMILL_PORT_80_TCP_PORT", "80"),
+            ("PIXELMILL_PORT_80_TCP_ADDR", "10.96.192.27"),
+            ("PIXELMILL_PREVIEW_SERVICE_HOST", "10.96.0.9"),
+            ("PIXELMILL_PREVIEW_PORT_80_TCP", "tcp://10.96.0.9:80"),
+        ];
+        Config::load(None, &env(&links)).unwrap();
     }
 
     #[test]

@@ -70,7 +70,16 @@ pub(crate) fn run(ctx: &Context, steps: &mut Steps<'_>, port: u16) -> Result<(),
     let buildah = Buildah::new(ctx)?;
     let checked = steps
         .run("image", || build_image(ctx, &buildah, &stage, &dir))
-        .and_then(|()| steps.run("run", || exercise(ctx, &buildah, &stage, port)));
+        .and_then(|()| steps.run("run", || exercise(ctx, &buildah, &stage, port)))
+        .and_then(|()| match ctx.var("PIXELMILL_SMOKE_ARCHIVE").filter(|path| !path.is_empty()) {
+            // The checked image, kept as a docker archive (for a cluster's node to load).
+            Some(path) => steps.run("archive", || {
+                let target = format!("docker-archive:{path}:{}", archive_name(ctx));
+                let _ = std::fs::remove_file(&path);
+                ctx.run(&buildah.cmd(["push", NAME, &target]))
+            }),
+            None => Ok(()),
+        });
     let removed = steps.run("clean up", || buildah.remove_everything(ctx));
     checked.and(removed)?;
     ctx.say(&format!(
@@ -78,6 +87,14 @@ pub(crate) fn run(ctx: &Context, steps: &mut Steps<'_>, port: u16) -> Result<(),
         stage.user
     ));
     Ok(())
+}
+
+/// The name an archived smoke image carries: `PIXELMILL_SMOKE_ARCHIVE_NAME`, else
+/// `localhost/pixelmill:smoke`.
+pub(crate) fn archive_name(ctx: &Context) -> String {
+    ctx.var("PIXELMILL_SMOKE_ARCHIVE_NAME")
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost/pixelmill:smoke".to_owned())
 }
 
 /// The runtime stage of the Dockerfile: its instructions after the last FROM, as the smoke

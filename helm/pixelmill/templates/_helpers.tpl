@@ -247,6 +247,10 @@ spec:
   # The service reaches AWS through IRSA, whose web identity token is mounted by the EKS
   # pod identity webhook; it never calls the Kubernetes API.
   automountServiceAccountToken: false
+  # No PIXELMILL_SERVICE_HOST, PIXELMILL_PORT_80_TCP, ... for the Services of the namespace:
+  # the service finds nothing through them (it is reached, it does not reach), and they
+  # once stopped every pod at start as unknown settings.
+  enableServiceLinks: false
   {{- with $root.Values.imagePullSecrets }}
   imagePullSecrets:
     {{- range . }}
