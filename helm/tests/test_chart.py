@@ -578,7 +578,7 @@ def test_migration_hook():
     job = one(docs, "Job", "pixelmill-migrate")
     notes = annotations(job)
     assert notes["helm.sh/hook"] == "pre-install,pre-upgrade"
-    assert notes["helm.sh/hook-delete-policy"] == "before-hook-creation"
+    assert notes["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
     assert notes["argocd.argoproj.io/hook"] == "PreSync"
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["migrate"] and "command" not in container

@@ -139,37 +139,55 @@ impl Connection {
         let endpoint = &self.endpoint;
         let slot = &mut self.open;
         let attempt = async move {
+            // The connection is only polled while a request is on it: one poll first lets hyper
+            // read what came while it was idle, such as the server closing it (a server that
+            // drains closes its idle connections), so that the request goes on a new one
+            // instead of failing on the closed one.
+            if let Some((_, connection)) = slot.as_mut() {
+                let ended = std::future::poll_fn(|cx| Poll::Ready(connection.as_mut().poll(cx).is_ready())).await;
+                if ended {
+                    *slot = None;
+                }
+            }
             if slot.as_ref().is_none_or(|(sender, _)| sender.is_closed()) {
                 *slot = Some(Connection::connect(endpoint).await?);
             }
             let (sender, connection) = slot.as_mut().expect("opened above");
-            let exchange = async {
-                sender.ready().await.map_err(|_| Failure::Io)?;
-                let response = sender.send_request(request).await.map_err(|_| Failure::Io)?;
-                let status = response.status();
-                let mut body = response.into_body();
-                let (mut bytes, mut kept) = (0u64, Vec::new());
-                while let Some(frame) = body.frame().await {
-                    let frame = frame.map_err(|_| Failure::Io)?;
-                    if let Some(data) = frame.data_ref() {
-                        bytes += data.len() as u64;
-                        if keep_body {
-                            kept.extend_from_slice(data);
+            let (answer, ended) = {
+                let exchange = async {
+                    sender.ready().await.map_err(|_| Failure::Io)?;
+                    let response = sender.send_request(request).await.map_err(|_| Failure::Io)?;
+                    let status = response.status();
+                    let mut body = response.into_body();
+                    let (mut bytes, mut kept) = (0u64, Vec::new());
+                    while let Some(frame) = body.frame().await {
+                        let frame = frame.map_err(|_| Failure::Io)?;
+                        if let Some(data) = frame.data_ref() {
+                            bytes += data.len() as u64;
+                            if keep_body {
+                                kept.extend_from_slice(data);
+                            }
                         }
                     }
+                    Ok(Answer { status, bytes, body: keep_body.then(|| Bytes::from(kept)) })
+                };
+                let mut exchange = std::pin::pin!(exchange);
+                tokio::select! {
+                    biased;
+                    answer = &mut exchange => (answer, false),
+                    // The connection ended. Cleanly, after reading an answer that said
+                    // `Connection: close` (or one the server closed the connection after): that
+                    // answer is whole in hyper's hands. Otherwise it failed before the answer.
+                    ended = connection.as_mut() => match ended {
+                        Ok(()) => (exchange.await, true),
+                        Err(_) => (Err(Failure::Io), true),
+                    },
                 }
-                Ok(Answer { status, bytes, body: keep_body.then(|| Bytes::from(kept)) })
-            };
-            let answer = tokio::select! {
-                biased;
-                answer = exchange => answer,
-                // The connection ended (closed or failed) before the answer was complete.
-                _ = connection.as_mut() => Err(Failure::Io),
             };
             // One more poll lets hyper act on the answer: when it said `Connection: close`, or
             // the peer has hung up, the connection ends here and the next request opens another
             // instead of failing.
-            let ended = std::future::poll_fn(|cx| Poll::Ready(connection.as_mut().poll(cx).is_ready())).await;
+            let ended = ended || std::future::poll_fn(|cx| Poll::Ready(connection.as_mut().poll(cx).is_ready())).await;
             if ended {
                 *slot = None;
             }
@@ -181,5 +199,48 @@ impl Connection {
             self.open = None;
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers one request on each connection, keeping it alive, then closes it
+    /// while it is idle: as a server that drains does.
+    async fn closing_server() -> (SocketAddr, tokio::task::JoinHandle<usize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let mut connections = 0;
+            while connections < 2 {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                connections += 1;
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request).await.unwrap();
+                stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+                stream.flush().await.unwrap();
+                // Closed idle, before the client's next request.
+                drop(stream);
+            }
+            connections
+        });
+        (address, served)
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_replaced_not_failed() {
+        let (address, served) = closing_server().await;
+        let endpoint = Endpoint::resolve(&format!("http://{address}")).await.unwrap();
+        let mut connection = Connection::new(endpoint);
+        let request = || Request::get("/").body(Full::new(Bytes::new())).unwrap();
+        let first = connection.send(request(), Duration::from_secs(5), false).await;
+        assert_eq!(first.map(|a| a.status.as_u16()).ok(), Some(200));
+        // Time for the close to arrive while the connection is idle.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let second = connection.send(request(), Duration::from_secs(5), false).await;
+        assert_eq!(second.map(|a| a.status.as_u16()).ok(), Some(200), "the second request failed");
+        assert_eq!(served.await.unwrap(), 2, "the second request went on a new connection");
     }
 }

@@ -46,6 +46,10 @@ pub struct Config {
     pub log_format: String,
     /// Seconds to drain in-flight requests after SIGTERM. `PIXELMILL_SHUTDOWN_DRAIN_SECONDS`.
     pub shutdown_drain_seconds: u64,
+    /// Seconds after SIGTERM (within the drain) during which the server still answers on its
+    /// open connections, each response saying `Connection: close`, before it closes the idle
+    /// ones. `PIXELMILL_SHUTDOWN_CLOSE_SECONDS`.
+    pub shutdown_close_seconds: u64,
     /// Bytes of hot variants (and their image rows) kept in memory; 0 turns it off.
     /// `PIXELMILL_MEMORY_CACHE_BYTES`.
     pub memory_cache_bytes: u64,
@@ -106,6 +110,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log_format: "json".to_owned(),
             shutdown_drain_seconds: 25,
+            shutdown_close_seconds: 5,
             memory_cache_bytes: 64 * 1024 * 1024,
             memory_cache_ttl_seconds: 60,
         }
@@ -199,6 +204,7 @@ impl Config {
                 }
                 "PIXELMILL_LOG_FORMAT" => self.log_format = value.clone(),
                 "PIXELMILL_SHUTDOWN_DRAIN_SECONDS" => self.shutdown_drain_seconds = parse(name, value)?,
+                "PIXELMILL_SHUTDOWN_CLOSE_SECONDS" => self.shutdown_close_seconds = parse(name, value)?,
                 "PIXELMILL_MEMORY_CACHE_BYTES" => self.memory_cache_bytes = parse(name, value)?,
                 "PIXELMILL_MEMORY_CACHE_TTL_SECONDS" => self.memory_cache_ttl_seconds = parse(name, value)?,
                 "PIXELMILL_MAX_BODY_BYTES" => self.limits.max_body_bytes = parse(name, value)?,
@@ -388,6 +394,7 @@ mod tests {
             "PIXELMILL_PRESETS",
             "PIXELMILL_LOG_FORMAT",
             "PIXELMILL_SHUTDOWN_DRAIN_SECONDS",
+            "PIXELMILL_SHUTDOWN_CLOSE_SECONDS",
             "PIXELMILL_MAX_BODY_BYTES",
             "PIXELMILL_MAX_INPUT_PIXELS",
             "PIXELMILL_MAX_OUTPUT_PIXELS",

@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::context::Context;
 use crate::image::Image;
 use crate::run::cargo;
-use crate::{cmd, system};
+use crate::{cmd, e2e, system};
 
 pub fn run() -> Result<(), String> {
     let started = Instant::now();
@@ -86,6 +86,18 @@ pub fn run() -> Result<(), String> {
     step(".ci/workflows.sh", &|| cmd::run("bash", &[".ci/workflows.sh"]))?;
     // The Dockerfile's runtime stage, on the binaries the tests ran (no build of its own), run.
     step("image smoke", &|| Image::Smoke.run(&Context::from_process().with_var("PIXELMILL_SMOKE_BUILD", "workspace")))?;
+    // The chart on a real cluster (the local kit, or KUBECONFIG's): install, helm test, the
+    // API through the Service, an upgrade and a bad release under load with no failed request,
+    // rollback, uninstall. The image holds a release build, as shipped, so that the pods under
+    // load render at the speed they would in production.
+    step("e2e", &|| {
+        let ctx = Context::from_process();
+        if !e2e::has_cluster(&ctx) {
+            eprintln!("skipped: no KUBECONFIG and no local cluster kit at {}", e2e::kit(&ctx).display());
+            return Ok(());
+        }
+        e2e::E2e.run(ctx)
+    })?;
     // Licences, bans and sources of the dependency graph (deny.toml); advisories only where
     // GitHub is reachable (PIXELMILL_DENY_ADVISORIES=1, set by the ci workflow).
     step(".ci/deny.sh", &|| cmd::run("bash", &[".ci/deny.sh"]))?;

@@ -10,6 +10,7 @@ mod ci;
 mod cmd;
 mod context;
 mod deploy;
+mod e2e;
 mod environment;
 mod flags;
 mod hpa_test;
@@ -55,6 +56,9 @@ commands:
   image build|push [<env>]           build the image from HEAD (tag: short sha); push it to <env>'s registry
   image smoke                        build the Dockerfile's runtime stage from a local release build with buildah
                                      (no engine, no pulls), run it, check /healthz and renders, remove it
+  e2e                                the chart on a real cluster (KUBECONFIG, else the local kit): install, helm test,
+                                     API through the Service, upgrade under load, bad release rolled back, rollback,
+                                     uninstall
   load [ARGS...]                     run pixelmill-load (release build) with ARGS
   hpa-test <env>                     in-cluster load test: replicas, CPU and p99 over time, CSV and SVG, verdict
 
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
             ctx.dry_run = bootstrap.dry_run;
             bootstrap.run(&ctx)
         }),
+        Some("e2e") => e2e::E2e::parse(Args::new("e2e", rest)).and_then(|e2e| e2e.run(Context::from_process())),
         Some("infra") => infra::Infra::parse(Args::new("infra", rest)).and_then(|c| c.run(&process())),
         Some("image") => image::Image::parse(Args::new("image", rest)).and_then(|c| c.run(&process())),
         Some("load") => load::Load::parse(Args::new("load", rest)).and_then(|c| c.run(&process())),

@@ -175,6 +175,12 @@ impl<'a> Steps<'a> {
         result.map_err(|message| StepError { step: name, message })
     }
 
+    /// Records a step that ran before these steps could start (it made their context), as it
+    /// ended and with the time it took.
+    pub(crate) fn ran_before(&mut self, name: &'static str, ok: bool, took: Duration) {
+        self.rows.push((name, if ok { "ok" } else { "FAILED" }.to_owned(), Some(took)));
+    }
+
     /// Records a step that did not run, and why.
     pub(crate) fn skip(&mut self, name: &'static str, why: &str) {
         self.output.line(&format!("==> {name}: skipped ({why})"));

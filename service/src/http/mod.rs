@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -153,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(error::problem_json))
+        .layer(middleware::from_fn_with_state(state.clone(), close_connections))
         .layer(middleware::from_fn(observe))
         .with_state(state)
 }
@@ -276,6 +277,7 @@ impl Application {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, state } = self;
         let drain = Duration::from_secs(state.config().shutdown_drain_seconds);
+        let close = Duration::from_secs(state.config().shutdown_close_seconds).min(drain);
         let address = listener.local_addr()?;
         tracing::info!(
             address = %address,
@@ -298,8 +300,16 @@ impl Application {
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             drain_state.0.draining.store(true, Ordering::Relaxed);
-            tracing::info!(drain_seconds = drain.as_secs(), "shutting down: draining in-flight requests");
+            tracing::info!(
+                drain_seconds = drain.as_secs(),
+                close_seconds = close.as_secs(),
+                "shutting down: draining in-flight requests"
+            );
             let _ = stopping.send(true);
+            // Connections stay open and answered, each response saying `Connection: close`
+            // (close_connections), so that a keep-alive client hears that the connection ends
+            // instead of sending a request as it closes; then the idle ones are closed.
+            tokio::time::sleep(close).await;
         });
         let deadline = async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -316,6 +326,16 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// While the process drains, every response tells the client to close its connection, so that
+/// hyper closes it after the response and the client opens its next one elsewhere.
+async fn close_connections(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if state.is_draining() {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Completes on SIGTERM or Ctrl-C.
