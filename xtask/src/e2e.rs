@@ -25,8 +25,6 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -343,12 +341,8 @@ fn free_port() -> Result<u16, String> {
 fn forward(node: &str, port: u16) -> Result<(), String> {
     let listener =
         TcpListener::bind((node, port)).map_err(|e| format!("cannot listen on {node}:{port} to forward it: {e}"))?;
-    let stop = Arc::new(AtomicBool::new(false));
     thread::spawn(move || {
         for incoming in listener.incoming() {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
             let Ok(client) = incoming else { continue };
             thread::spawn(move || {
                 let Ok(server) = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))) else { return };

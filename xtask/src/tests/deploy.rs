@@ -118,10 +118,7 @@ fn dry_run_prints_every_command_and_changes_nothing() {
     let (ctx, result) = deploy(&fixture, &["staging", "--dry-run", "--infra"]);
     result.unwrap();
 
-    let url = &fixture.server.url;
-    let curl = "$ curl --silent --show-error --max-time 30 --output <scratch>/body --write-out '%{http_code}'";
-    let auth = "--header @<scratch>/auth-header";
-    let expected = [
+    let mut expected = vec![
         "$ docker --version".to_owned(),
         "$ aws --version".to_owned(),
         "$ git --version".to_owned(),
@@ -162,16 +159,12 @@ fn dry_run_prints_every_command_and_changes_nothing() {
         format!("$ {SYNC}"),
         format!("$ {GET_ROLLOUT}"),
         format!("$ {WAIT}"),
-        format!("{curl} {auth} {url}/readyz"),
-        format!(
-            "{curl} --request POST {auth} --header 'Content-Type: image/png' --header Expect: \
-             --data-binary @<scratch>/smoke.png {url}/v1/images"
-        ),
-        format!("{curl} {auth} '{url}/v1/images/<id>/render?w=64&fmt=webp'"),
-        format!("{curl} --request DELETE {auth} '{url}/v1/images/<id>'"),
+    ];
+    expected.extend(dry_smoke_lines(&fixture.server.url));
+    expected.extend([
         "$ git tag --annotate 'verified/staging/<commit>' --message 'sha256:<digest>' '<commit>'".to_owned(),
         "$ git push --quiet origin 'refs/tags/verified/staging/<commit>'".to_owned(),
-    ];
+    ]);
     assert_eq!(commands(&ctx), expected);
     let printed = ctx.output.lines().join("\n");
     assert!(printed.contains(&format!("(when paused for a promotion after a passed analysis: $ {PROMOTE})")));

@@ -499,6 +499,21 @@ pub(crate) fn commands(ctx: &Context) -> Vec<String> {
         .collect()
 }
 
+/// The smoke test's four requests against `url` as a dry run prints them.
+pub(crate) fn dry_smoke_lines(url: &str) -> Vec<String> {
+    let curl = "$ curl --silent --show-error --max-time 30 --output <scratch>/body --write-out '%{http_code}'";
+    let auth = "--header @<scratch>/auth-header";
+    vec![
+        format!("{curl} {auth} {url}/readyz"),
+        format!(
+            "{curl} --request POST {auth} --header 'Content-Type: image/png' --header Expect: \
+             --data-binary @<scratch>/smoke.png {url}/v1/images"
+        ),
+        format!("{curl} {auth} '{url}/v1/images/<id>/render?w=64&fmt=webp'"),
+        format!("{curl} --request DELETE {auth} '{url}/v1/images/<id>'"),
+    ]
+}
+
 /// One request the server received.
 #[derive(Clone, Debug)]
 pub(crate) struct Request {

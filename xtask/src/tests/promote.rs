@@ -255,10 +255,7 @@ fn a_dry_run_of_promote_shows_what_it_would_do_to_prod_and_does_nothing() {
     // The verified record is read for real (it decides what would be promoted); from the write
     // of prod's values on, the release as a real run makes it.
     let printed = commands(&ctx);
-    let url = &fixture.server.url;
-    let curl = "$ curl --silent --show-error --max-time 30 --output <scratch>/body --write-out '%{http_code}'";
-    let auth = "--header @<scratch>/auth-header";
-    let release = [
+    let mut release = vec![
         format!("write deploy/prod/values.yaml: image.digest = \"{DIGEST}\""),
         format!("$ git commit --quiet --message 'prod: promote {DIGEST} from staging' -- deploy/prod/values.yaml"),
         "$ git rev-parse HEAD".to_owned(),
@@ -266,16 +263,12 @@ fn a_dry_run_of_promote_shows_what_it_would_do_to_prod_and_does_nothing() {
         format!("$ {PROD_SYNC}"),
         format!("$ {PROD_GET}"),
         format!("$ {PROD_WAIT}"),
-        format!("{curl} {auth} {url}/readyz"),
-        format!(
-            "{curl} --request POST {auth} --header 'Content-Type: image/png' --header Expect: \
-             --data-binary @<scratch>/smoke.png {url}/v1/images"
-        ),
-        format!("{curl} {auth} '{url}/v1/images/<id>/render?w=64&fmt=webp'"),
-        format!("{curl} --request DELETE {auth} '{url}/v1/images/<id>'"),
+    ];
+    release.extend(dry_smoke_lines(&fixture.server.url));
+    release.extend([
         format!("$ git tag --annotate 'verified/prod/<commit>' --message {DIGEST} '<commit>'"),
         "$ git push --quiet origin 'refs/tags/verified/prod/<commit>'".to_owned(),
-    ];
+    ]);
     let start = printed.iter().position(|line| line.starts_with("write ")).expect("a values write");
     assert_eq!(printed[start..], release);
     assert!(printed[..start].contains(&"$ git ls-remote --tags origin 'refs/tags/verified/staging/*'".to_owned()));
