@@ -102,6 +102,7 @@ trap 'rm -rf "$WORK"' EXIT
 declare -A SCENARIOS=(
   [staging]="deploy/staging/values.yaml"
   [prod]="deploy/prod/values.yaml"
+  [local]="deploy/local/values.yaml"
 )
 for file in "$CHART"/ci/*-values.yaml; do
   name="$(basename "$file" -values.yaml)"

@@ -123,7 +123,8 @@ def pod_specs(docs):
 
 def all_scenarios():
     """Every values file the project ships: the ci scenarios and the environments."""
-    return sorted(CI.glob("*-values.yaml")) + [DEPLOY / "staging" / "values.yaml", DEPLOY / "prod" / "values.yaml"]
+    environments = [DEPLOY / env / "values.yaml" for env in ("staging", "prod", "local")]
+    return sorted(CI.glob("*-values.yaml")) + environments
 
 
 def config_checksum(docs):

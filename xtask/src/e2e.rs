@@ -15,8 +15,12 @@
 //! 5. **upgrade under load**: `pixelmill-load` at a fixed rate through the ClusterIP while
 //!    `helm upgrade --wait` replaces every pod: no request may fail;
 //! 6. **bad release**: an upgrade whose pods never become Ready (a flag the service refuses)
-//!    fails its `--wait` and is rolled back (`helm rollback`), under load, with no failed
-//!    request;
+//!    fails its `--wait` and is rolled back (`helm rollback` to the revision before), under
+//!    load, with no failed request.
+//!
+//!    Both upgrades are released by the driver and the `release::ship` that
+//!    `cargo xtask deploy local` uses (helm_release.rs): its release, smoke test and rollback
+//!    are what is proven here;
 //! 7. **rollback**: `helm rollback` to the revision before;
 //! 8. **uninstall**: nothing of the release is left in the namespace.
 //!
@@ -31,8 +35,9 @@ use std::time::{Duration, Instant};
 use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::flags::Args;
-use crate::image_smoke;
+use crate::helm_release::{HelmRelease, SmokeTarget};
 use crate::report::{StepError, Steps};
+use crate::{image_smoke, release};
 
 const NAMESPACE: &str = "pixelmill-e2e";
 const RELEASE: &str = "pixelmill";
@@ -114,14 +119,13 @@ impl Cluster {
     }
 }
 
-fn helm(ctx: &Context) -> String {
-    ctx.find("helm").map_or_else(
-        || {
-            let home = ctx.var("HOME").unwrap_or_default();
-            format!("{home}/.cache/pixelmill-tools/bin/helm")
-        },
-        |path| path.display().to_string(),
-    )
+/// helm on PATH, else the one `.ci/helm.sh` installs.
+pub(crate) fn helm(ctx: &Context) -> String {
+    if ctx.find("helm").is_some() {
+        return "helm".to_owned();
+    }
+    let home = ctx.var("HOME").unwrap_or_default();
+    format!("{home}/.cache/pixelmill-tools/bin/helm")
 }
 
 fn kubectl(args: &[&str]) -> Cmd {
@@ -232,20 +236,29 @@ fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster) -> Result<
         }
         Ok(())
     };
+    // The upgrades go through the driver `deploy local` releases with, and its rollback.
+    let ship = |sets: &[&str], timeout_seconds: u64| -> Result<(), StepError> {
+        let sets = sets.iter().map(|set| (*set).to_owned()).collect();
+        let smoke = SmokeTarget::Url(base.clone());
+        let mut driver =
+            HelmRelease::new(&helm, RELEASE, NAMESPACE, vec![node_values.clone()], sets, timeout_seconds, smoke, None);
+        driver.api_key = Some(key.clone());
+        release::ship(ctx, &mut Steps::new(&ctx.output), &mut driver)
+    };
     steps.run("upgrade under load", || {
-        under_load("upgrade", 60, &|| upgrade(&["podAnnotations.e2e-revision=2".to_owned()], "3m"))
+        under_load("upgrade", 60, &|| ship(&["podAnnotations.e2e-revision=2"], 180).map_err(|e| e.message))
     })?;
     steps.run("bad release", || {
         under_load("bad-release", 110, &|| {
             // A flag the service refuses: its pods exit at start, while the migration hook
             // (its own arguments) passes, so the Deployment itself is what never gets Ready.
-            let refused = ["args={serve,--no-such-flag}".to_owned()];
-            match upgrade(&refused, "60s") {
+            match ship(&["args={serve,--no-such-flag}"], 60) {
                 Ok(()) => Err("an upgrade whose pods refuse their settings became Ready".to_owned()),
-                Err(_) => {
-                    ctx.say("the upgrade did not become Ready: rolling back");
-                    ctx.run(&Cmd::new(&helm).args(["rollback", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "2m"]))
+                Err(failed) if failed.step == "release" && failed.message.contains("\nrolled back: ") => {
+                    ctx.say("the upgrade did not become Ready and was rolled back");
+                    Ok(())
                 }
+                Err(failed) => Err(format!("step `{}` of the bad release: {}", failed.step, failed.message)),
             }
         })
     })?;

@@ -1,6 +1,13 @@
-//! An *environment* (staging, prod) as `cargo xtask` sees it: `deploy/<env>/environment.toml`,
-//! parsed once into a typed `Environment`. Its values agree with the files they come from (the
-//! Terraform env, the Argo CD Application, the Helm values); the tests check that they do.
+//! An *environment* (staging, prod, local) as `cargo xtask` sees it:
+//! `deploy/<env>/environment.toml`, parsed once into a typed value. Its `release.driver` says
+//! how it is released:
+//!
+//! - `argocd` (the default; staging, prod): an [`Environment`], released through git and Argo CD
+//!   on EKS. Its values agree with the files they come from (the Terraform env, the Argo CD
+//!   Application, the Helm values); the tests check that they do.
+//! - `helm` (local): a [`HelmEnvironment`], released with `helm upgrade --install` on the
+//!   cluster of the current kubeconfig context, its image loaded onto the nodes instead of
+//!   pushed to a registry. Only `deploy` takes it.
 
 use serde::Deserialize;
 
@@ -60,9 +67,23 @@ pub(crate) struct ArgoCd {
     pub(crate) cluster: String,
 }
 
+/// How an environment is released.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Driver {
+    /// Git and Argo CD: the values commit is the release.
+    #[default]
+    Argocd,
+    /// `helm upgrade --install` on the current cluster.
+    Helm,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Release {
+    /// How the environment is released; `argocd` here (see [`HelmEnvironment`] for `helm`).
+    #[serde(default)]
+    pub(crate) driver: Driver,
     /// Branches a deploy may be made from.
     pub(crate) allowed_branches: Vec<String>,
     /// Budget for each wait (Rollout, Argo CD health), in seconds.
@@ -99,17 +120,138 @@ pub(crate) struct HpaTest {
     pub(crate) prometheus: String,
 }
 
+/// An environment released with Helm on the current kubeconfig context (`release.driver =
+/// "helm"`): a cluster without Argo CD, a laptop's or a CI job's. Its image goes to the nodes
+/// with a load command instead of a registry push.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HelmEnvironment {
+    pub(crate) name: String,
+    pub(crate) cluster: HelmCluster,
+    pub(crate) image: LoadedImage,
+    pub(crate) release: HelmRelease,
+    pub(crate) smoke: HelmSmoke,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HelmCluster {
+    /// Namespace of the release (created when missing).
+    pub(crate) namespace: String,
+    /// Helm release name.
+    pub(crate) release: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoadedImage {
+    /// The name the image gets on the nodes (the values file's image.repository).
+    pub(crate) repository: String,
+    /// The command that imports an image archive into the nodes' container runtime; the
+    /// archive's path is its last argument (`kind load image-archive`, `k3d image import`).
+    /// `PIXELMILL_IMAGE_LOAD` overrides it.
+    pub(crate) load: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HelmRelease {
+    pub(crate) driver: Driver,
+    /// Branches a deploy may be made from; `*` allows any.
+    pub(crate) allowed_branches: Vec<String>,
+    /// Budget of `helm upgrade --wait` and of a rollback, in seconds.
+    pub(crate) timeout_seconds: u64,
+    /// Values files, relative to the repository root, in order.
+    pub(crate) values: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HelmSmoke {
+    /// Base URL of the service, when the host reaches it at a fixed address.
+    pub(crate) url: Option<String>,
+    /// Else the Service whose ClusterIP and `http` port the smoke test goes to (a cluster
+    /// whose Services route from the host).
+    pub(crate) service: Option<String>,
+}
+
+/// An environment of either driver, for `deploy`.
+pub(crate) enum Target {
+    Argocd(Box<Environment>),
+    Helm(Box<HelmEnvironment>),
+}
+
+/// Reads `deploy/<name>/environment.toml` as whichever driver it names.
+pub(crate) fn load(ctx: &Context, name: &str) -> Result<Target, String> {
+    let (path, text) = read(ctx, name)?;
+    if driver_of(&text, &path)? == Driver::Argocd {
+        return Environment::load(ctx, name).map(|env| Target::Argocd(Box::new(env)));
+    }
+    let env: HelmEnvironment = toml::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+    env.check().map_err(|e| format!("{path}: {e}"))?;
+    if env.name != name {
+        return Err(format!("{path}: name is `{}`, expected `{name}`", env.name));
+    }
+    Ok(Target::Helm(Box::new(env)))
+}
+
+fn read(ctx: &Context, name: &str) -> Result<(String, String), String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(format!("`{name}` is not an environment name (lowercase letters, digits, -)"));
+    }
+    let path = format!("deploy/{name}/environment.toml");
+    if !ctx.root.join(&path).is_file() {
+        return Err(format!("unknown environment `{name}`: {path} does not exist"));
+    }
+    let text = context::read_file(ctx, &path)?;
+    Ok((path, text))
+}
+
+fn driver_of(text: &str, path: &str) -> Result<Driver, String> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
+    match table.get("release").and_then(|release| release.get("driver")) {
+        None => Ok(Driver::Argocd),
+        Some(value) => value.clone().try_into().map_err(|e| format!("{path}: release.driver: {e}")),
+    }
+}
+
+impl HelmEnvironment {
+    fn check(&self) -> Result<(), String> {
+        if self.release.driver != Driver::Helm {
+            return Err("release.driver must be \"helm\" here".to_owned());
+        }
+        match (&self.smoke.url, &self.smoke.service) {
+            (Some(url), None) if url.starts_with("https://") || url.starts_with("http://") => {}
+            (Some(url), None) => return Err(format!("smoke.url `{url}` is not an http(s) URL")),
+            (None, Some(service)) if !service.is_empty() => {}
+            _ => return Err("set exactly one of smoke.url and smoke.service".to_owned()),
+        }
+        if self.release.allowed_branches.is_empty() {
+            return Err("release.allowed_branches is empty (`*` allows any branch)".to_owned());
+        }
+        if self.release.timeout_seconds == 0 {
+            return Err("release.timeout_seconds must be positive".to_owned());
+        }
+        if self.release.values.is_empty() {
+            return Err("release.values names no values file".to_owned());
+        }
+        if self.image.repository.is_empty() || self.image.load.trim().is_empty() {
+            return Err("image.repository and image.load must be set".to_owned());
+        }
+        Ok(())
+    }
+}
+
 impl Environment {
-    /// Reads and checks `deploy/<name>/environment.toml`.
+    /// Reads and checks `deploy/<name>/environment.toml` of an Argo CD environment; an
+    /// environment of another driver is refused with what does take it.
     pub(crate) fn load(ctx: &Context, name: &str) -> Result<Environment, String> {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            return Err(format!("`{name}` is not an environment name (lowercase letters, digits, -)"));
+        let (path, text) = read(ctx, name)?;
+        if driver_of(&text, &path)? == Driver::Helm {
+            return Err(format!(
+                "{name} is released with Helm (release.driver = \"helm\" in {path}): only `deploy` takes it; promote, rollback, bootstrap, infra and hpa-test work on Argo CD environments"
+            ));
         }
-        let path = format!("deploy/{name}/environment.toml");
-        if !ctx.root.join(&path).is_file() {
-            return Err(format!("unknown environment `{name}`: {path} does not exist"));
-        }
-        let text = context::read_file(ctx, &path)?;
         let env: Environment = toml::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
         env.check().map_err(|e| format!("{path}: {e}"))?;
         if env.name != name {
@@ -119,6 +261,9 @@ impl Environment {
     }
 
     fn check(&self) -> Result<(), String> {
+        if self.release.driver != Driver::Argocd {
+            return Err("release.driver must be \"argocd\" here".to_owned());
+        }
         if self.aws.account_id.len() != 12 || !self.aws.account_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(format!("aws.account_id `{}` is not a 12-digit account id", self.aws.account_id));
         }

@@ -18,6 +18,23 @@ impl Args {
         self.rest.len() != before
     }
 
+    /// The value of `--name VALUE` or `--name=VALUE` (anywhere), if given; removes both.
+    pub(crate) fn option(&mut self, name: &str) -> Result<Option<String>, String> {
+        let prefix = format!("{name}=");
+        if let Some(index) = self.rest.iter().position(|arg| arg.starts_with(&prefix)) {
+            return Ok(Some(self.rest.remove(index)[prefix.len()..].to_owned()));
+        }
+        let Some(index) = self.rest.iter().position(|arg| arg == name) else { return Ok(None) };
+        match self.rest.get(index + 1).filter(|value| !value.starts_with("--")) {
+            Some(_) => {
+                let value = self.rest.remove(index + 1);
+                self.rest.remove(index);
+                Ok(Some(value))
+            }
+            None => Err(format!("`{}`: {name} needs a value", self.command)),
+        }
+    }
+
     /// The next argument that is not a flag.
     pub(crate) fn positional(&mut self, what: &str) -> Result<String, String> {
         match self.rest.iter().position(|arg| !arg.starts_with("--")) {
@@ -74,6 +91,15 @@ mod tests {
         let mut extra = args(&["staging", "--force"]);
         extra.positional("<env>").unwrap();
         assert_eq!(extra.finish().unwrap_err(), "`deploy`: unexpected argument `--force`");
+        let mut given = args(&["local", "--image-archive", "/tmp/a.tar"]);
+        assert_eq!(given.option("--image-archive").unwrap().as_deref(), Some("/tmp/a.tar"));
+        assert_eq!(given.positional("<env>").unwrap(), "local");
+        assert_eq!(args(&["--image-archive=b.tar"]).option("--image-archive").unwrap().as_deref(), Some("b.tar"));
+        assert_eq!(args(&["local"]).option("--image-archive").unwrap(), None);
+        assert_eq!(
+            args(&["--image-archive"]).option("--image-archive").unwrap_err(),
+            "`deploy`: --image-archive needs a value"
+        );
         let error = args(&["frobnicate"]).subcommand("infra", &["plan", "apply"]).unwrap_err();
         assert_eq!(error, "unknown `infra` subcommand `frobnicate`: expected one of plan, apply");
     }

@@ -186,6 +186,96 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Saves the built image as an OCI archive in the scratch directory; returns its path.
+pub(crate) fn save(ctx: &Context, tool: ContainerTool, built: &Built) -> Result<String, String> {
+    let path = ctx.scratch()?.join("image.tar").display().to_string();
+    let cmd = match tool {
+        // docker 25 and later write an OCI layout (index.json) with `save`.
+        ContainerTool::Docker => Cmd::new("docker").args(["save", "--output", &path, &built.local]),
+        ContainerTool::Buildah => Cmd::new("buildah").args(["push", &built.local, &format!("oci-archive:{path}")]),
+        ContainerTool::Podman => {
+            Cmd::new("podman").args(["save", "--format", "oci-archive", "--output", &path, &built.local])
+        }
+    };
+    ctx.run(&cmd)?;
+    Ok(path)
+}
+
+/// Names the image of the OCI archive at `archive` `<repository>:<tag>` and
+/// `<repository>@<digest>`, its manifest's digest, and writes it as a new archive; returns that
+/// archive and the digest. The digest name is what lets a node without a registry run the
+/// image by digest: the container runtime resolves `repository@digest` only when an image
+/// carries that name, which an import gives it only from the archive.
+pub(crate) fn name_by_digest(
+    ctx: &Context,
+    archive: &str,
+    repository: &str,
+    tag: &str,
+) -> Result<(String, Digest), String> {
+    let scratch = ctx.scratch()?.to_path_buf();
+    let layout = scratch.join("image-layout");
+    let named = scratch.join("image-named.tar").display().to_string();
+    let layout_path = layout.display().to_string();
+    if !ctx.dry_run {
+        let _ = std::fs::remove_dir_all(&layout);
+        std::fs::create_dir_all(&layout).map_err(|e| format!("cannot create {layout_path}: {e}"))?;
+    }
+    ctx.run(&Cmd::new("tar").args(["-xf", archive, "-C", &layout_path]))?;
+    let index_path = layout.join("index.json");
+    let digest = if ctx.dry_run {
+        ctx.say(&format!("write {layout_path}/index.json: the manifest named {repository}:{tag} and by its digest"));
+        Digest::placeholder()
+    } else {
+        let text = std::fs::read_to_string(&index_path)
+            .map_err(|e| format!("{archive} is not an OCI archive (no index.json: {e})"))?;
+        let (index, digest) = named_index(&text, repository, tag).map_err(|e| format!("{archive}: {e}"))?;
+        std::fs::write(&index_path, index).map_err(|e| format!("cannot write {}: {e}", index_path.display()))?;
+        digest
+    };
+    let mut entries = vec!["oci-layout".to_owned(), "index.json".to_owned(), "blobs".to_owned()];
+    if !ctx.dry_run {
+        let listed = std::fs::read_dir(&layout).map_err(|e| format!("cannot list {layout_path}: {e}"))?;
+        for entry in listed.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !entries.contains(&name) {
+                entries.push(name);
+            }
+        }
+    }
+    ctx.run(&Cmd::new("tar").args(["-cf", &named, "-C", &layout_path]).args(entries))?;
+    Ok((named, digest))
+}
+
+/// The OCI index `text` with its one image manifest named twice (tag and digest), and that
+/// manifest's digest.
+pub(crate) fn named_index(text: &str, repository: &str, tag: &str) -> Result<(String, Digest), String> {
+    let index: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("index.json: {e}"))?;
+    let manifests = index["manifests"].as_array().ok_or("index.json has no manifests")?;
+    let [manifest] = manifests.as_slice() else {
+        return Err(format!("index.json lists {} images; one is expected", manifests.len()));
+    };
+    let digest = Digest::parse(manifest["digest"].as_str().unwrap_or_default())?;
+    let named = |name: String| {
+        let mut entry = manifest.clone();
+        entry["annotations"] = serde_json::json!({ "io.containerd.image.name": name });
+        entry
+    };
+    let mut index = index.clone();
+    index["manifests"] =
+        serde_json::Value::Array(vec![named(format!("{repository}:{tag}")), named(format!("{repository}@{digest}"))]);
+    Ok((index.to_string(), digest))
+}
+
+/// Imports the archive into the cluster's nodes with the environment's load command
+/// (`PIXELMILL_IMAGE_LOAD` overrides it), the archive's path its last argument.
+pub(crate) fn load(ctx: &Context, command: &str, archive: &str) -> Result<(), String> {
+    let command =
+        ctx.var("PIXELMILL_IMAGE_LOAD").filter(|c| !c.trim().is_empty()).unwrap_or_else(|| command.to_owned());
+    let mut words = command.split_whitespace();
+    let program = words.next().ok_or("the image load command is empty")?;
+    ctx.run(&Cmd::new(program).args(words).arg(archive))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

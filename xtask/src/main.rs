@@ -13,6 +13,7 @@ mod deploy;
 mod e2e;
 mod environment;
 mod flags;
+mod helm_release;
 mod hpa_test;
 mod image;
 mod image_smoke;
@@ -47,6 +48,9 @@ commands:
                                      workflow checks, image smoke test, dependency policy, API and engine fuzzing
   deploy <env> [--dry-run] [--infra] preflight, build and push the image, Terraform (--infra), GitOps release by
                                      digest, Argo CD sync and health, smoke test; rolled back on failure
+  deploy local [--dry-run] [--image-archive FILE]
+                                     the same release with Helm on the current cluster: build (or FILE), load the
+                                     image onto the nodes by digest, helm upgrade --install, smoke test, rollback
   promote <from> <to> [--dry-run]    release the digest verified in <from> to <to> (prod: blue-green with analysis)
   rollback <env> [--dry-run]         release the previous verified digest of <env> again
   bootstrap <env> [--dry-run]        kubeconfig, Argo CD, Argo Rollouts, load balancer controller, External Secrets,

@@ -6,7 +6,7 @@
 
 use crate::cmd::Cmd;
 use crate::context::{self, Context};
-use crate::environment::Environment;
+use crate::environment::{Environment, HelmEnvironment};
 use crate::image::ContainerTool;
 use crate::values;
 
@@ -176,17 +176,29 @@ pub(crate) fn account(ctx: &Context, env: &Environment) -> Result<(), String> {
 /// The work tree is clean, on one of the environment's branches, and not behind its remote.
 /// Returns the branch.
 pub(crate) fn git(ctx: &Context, env: &Environment) -> Result<String, String> {
+    let (branch, mut failures) = branch_and_tree(ctx, &env.name, &env.release.allowed_branches)?;
+    if failures.is_empty() && branch != "HEAD" {
+        ctx.run(&Cmd::new("git").args(["fetch", "--quiet", "--tags", "origin", &branch]))?;
+        let range = format!("HEAD..origin/{branch}");
+        let behind = ctx.output(&Cmd::new("git").args(["rev-list", "--count", &range]), "0")?;
+        if behind != "0" {
+            failures.push(format!("git: {branch} is {behind} commit(s) behind origin/{branch}: pull first"));
+        }
+    }
+    if failures.is_empty() { Ok(branch) } else { Err(failures.join("\n")) }
+}
+
+/// The branch, and what is wrong with it or the work tree: not an allowed branch (`*` allows
+/// any, a detached HEAD too), changes not committed.
+fn branch_and_tree(ctx: &Context, env: &str, allowed: &[String]) -> Result<(String, Vec<String>), String> {
     let branch = ctx.output(&Cmd::new("git").args(["rev-parse", "--abbrev-ref", "HEAD"]), "<branch>")?;
     let mut failures = Vec::new();
-    if !ctx.dry_run {
+    if !ctx.dry_run && !allowed.iter().any(|b| b == "*") {
         if branch == "HEAD" {
             failures.push("git: not on a branch (detached HEAD); check out one of the allowed branches".to_owned());
-        } else if !env.release.allowed_branches.contains(&branch) {
-            failures.push(format!(
-                "git: on branch `{branch}`, but {} is released only from: {}",
-                env.name,
-                env.release.allowed_branches.join(", ")
-            ));
+        } else if !allowed.contains(&branch) {
+            failures
+                .push(format!("git: on branch `{branch}`, but {env} is released only from: {}", allowed.join(", ")));
         }
     }
     let status = ctx.output(&Cmd::new("git").args(["status", "--porcelain"]), "")?;
@@ -198,15 +210,7 @@ pub(crate) fn git(ctx: &Context, env: &Environment) -> Result<String, String> {
             "git: the work tree is not clean ({shown}{more}): commit or stash the changes, so the release is exactly a commit"
         ));
     }
-    if failures.is_empty() && branch != "HEAD" {
-        ctx.run(&Cmd::new("git").args(["fetch", "--quiet", "--tags", "origin", &branch]))?;
-        let range = format!("HEAD..origin/{branch}");
-        let behind = ctx.output(&Cmd::new("git").args(["rev-list", "--count", &range]), "0")?;
-        if behind != "0" {
-            failures.push(format!("git: {branch} is {behind} commit(s) behind origin/{branch}: pull first"));
-        }
-    }
-    if failures.is_empty() { Ok(branch) } else { Err(failures.join("\n")) }
+    Ok((branch, failures))
 }
 
 /// Writes the environment's cluster into the kubeconfig under the cluster's name, the context
@@ -273,6 +277,68 @@ pub(crate) fn release(ctx: &Context, env: &Environment, tools: &[Tool]) -> Resul
     kubeconfig(ctx, env)?;
     argocd_login(ctx, env)?;
     Ok(Release { branch: branch.unwrap_or_default(), container })
+}
+
+/// What a release with Helm (`release.driver = "helm"`) needs: the tools; the values files,
+/// pulling the image by the name the load gives it; a clean work tree on an allowed branch (the
+/// release is exactly a commit; nothing is pushed, so the remote is not asked); a current
+/// kubeconfig context that is not the cluster of an Argo CD environment (those are released
+/// through Argo CD only). Returns the container tool when one was asked for.
+pub(crate) fn helm_release(
+    ctx: &Context,
+    env: &HelmEnvironment,
+    tools: &[Tool],
+) -> Result<Option<ContainerTool>, String> {
+    let container = self::tools(ctx, tools)?;
+    let mut failures = Vec::new();
+    for path in &env.release.values {
+        if let Err(e) = context::read_file(ctx, path) {
+            failures.push(e);
+        }
+    }
+    if let Some(first) = env.release.values.first()
+        && let Ok(text) = context::read_file(ctx, first)
+    {
+        match values::repository(&text) {
+            Ok(pulled) if pulled == env.image.repository => {}
+            Ok(pulled) => failures.push(format!(
+                "{first} pulls image.repository `{pulled}`, but deploy/{}/environment.toml loads the image as `{}`",
+                env.name, env.image.repository
+            )),
+            Err(e) => failures.push(format!("{first}: {e}")),
+        }
+    }
+    failures.extend(branch_and_tree(ctx, &env.name, &env.release.allowed_branches)?.1);
+    let current = ctx.output(&Cmd::new("kubectl").args(["config", "current-context"]), "<context>")?;
+    if current.is_empty() {
+        failures.push("kubectl: no current context: point KUBECONFIG at the cluster to deploy to".to_owned());
+    }
+    for other in argocd_clusters(ctx) {
+        if current == other {
+            failures.push(format!(
+                "kubectl: the current context `{current}` is the cluster of an Argo CD environment; {} deploys only elsewhere",
+                env.name
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("\n"));
+    }
+    ctx.say(&format!("deploying {} to the cluster of context `{current}`", env.name));
+    Ok(container)
+}
+
+/// The cluster names of the Argo CD environments under deploy/.
+fn argocd_clusters(ctx: &Context) -> Vec<String> {
+    let Ok(dirs) = std::fs::read_dir(ctx.root.join("deploy")) else { return Vec::new() };
+    let mut names: Vec<String> = dirs.flatten().map(|d| d.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+        .iter()
+        .filter(|name| ctx.root.join(format!("deploy/{name}/environment.toml")).is_file())
+        .filter_map(|name| Environment::load(ctx, name).ok())
+        .map(|env| env.cluster.name)
+        .collect()
 }
 
 /// What preflight found out.

@@ -9,7 +9,7 @@ use crate::context::{self, Context};
 use crate::environment::Environment;
 use crate::flags::Args;
 use crate::preflight::{self, Tool};
-use crate::release::Release;
+use crate::release::{self, Release};
 use crate::report::{StepError, Steps};
 use crate::{values, verified};
 
@@ -70,6 +70,6 @@ impl Promote {
             return Ok(());
         }
         let message = format!("{}: promote {digest} from {}", to.name, self.from);
-        Release { env: &to, branch: &checked.branch, digest: &digest, message }.ship(ctx, steps)
+        release::ship(ctx, steps, &mut Release::new(&to, &checked.branch, &digest, message))
     }
 }

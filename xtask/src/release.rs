@@ -1,5 +1,5 @@
-//! A GitOps release of one digest to one environment, shared by `deploy`, `promote` and
-//! `rollback`:
+//! How every release is shipped ([`ship`] over a [`Driver`]), and the GitOps driver: a release
+//! of one digest to one Argo CD environment, shared by `deploy`, `promote` and `rollback`:
 //!
 //! - **release**: rewrite the digest line of `deploy/<env>/values.yaml`, commit that file
 //!   alone, push; `argocd app sync`; poll the Rollout until it runs the digest and is Healthy
@@ -23,12 +23,44 @@ use crate::{rollout, smoke, verified};
 /// What a dry run shows for the commit the release makes.
 const COMMIT_PLACEHOLDER: &str = "<commit>";
 
-/// One release: `digest` to `env`, pushed to `branch`, with `message` as the commit message.
+/// What a release driver does, in the order [`ship`] calls it: apply the release, check it,
+/// undo it when either failed, and record it when both passed. `deploy` of either driver and
+/// `cargo xtask e2e` go through [`ship`], so a release that fails is rolled back by one code
+/// path whatever the environment.
+pub(crate) trait Driver {
+    /// Applies the release, remembering what it changed for [`Driver::roll_back`].
+    fn release(&mut self, ctx: &Context) -> Result<(), String>;
+    /// The smoke test of the released service.
+    fn verify(&self, ctx: &Context) -> Result<(), String>;
+    /// Undoes what [`Driver::release`] did; describes what it undid.
+    fn roll_back(&self, ctx: &Context) -> Result<String, String>;
+    /// Records the release as verified.
+    fn record(&self, ctx: &Context) -> Result<(), String>;
+}
+
+/// The release, verify and record steps, with the rollback step when release or verify failed.
+pub(crate) fn ship(ctx: &Context, steps: &mut Steps<'_>, driver: &mut impl Driver) -> Result<(), StepError> {
+    let checked =
+        steps.run("release", || driver.release(ctx)).and_then(|()| steps.run("verify", || driver.verify(ctx)));
+    if let Err(failed) = checked {
+        let undone = steps.run("rollback", || driver.roll_back(ctx));
+        let outcome = match undone {
+            Ok(what) => format!("rolled back: {what}"),
+            Err(also) => format!("the rollback failed too: {}", also.message),
+        };
+        return Err(StepError { step: failed.step, message: format!("{}\n{outcome}", failed.message) });
+    }
+    steps.run("record", || driver.record(ctx))
+}
+
+/// One GitOps release: `digest` to `env`, pushed to `branch`, with `message` as the commit
+/// message.
 pub(crate) struct Release<'a> {
     pub(crate) env: &'a Environment,
     pub(crate) branch: &'a str,
     pub(crate) digest: &'a Digest,
     pub(crate) message: String,
+    progress: Progress,
 }
 
 /// How far a release got, for the rollback.
@@ -38,34 +70,26 @@ struct Progress {
     pushed: bool,
 }
 
-impl Release<'_> {
-    /// The release, verify and record steps, with the rollback on failure.
-    pub(crate) fn ship(&self, ctx: &Context, steps: &mut Steps<'_>) -> Result<(), StepError> {
-        let mut progress = Progress::default();
-        let checked = steps
-            .run("release", || self.release(ctx, &mut progress))
-            .and_then(|()| steps.run("verify", || smoke::run(ctx, &self.env.smoke.url)));
-        if let Err(failed) = checked {
-            let undone = steps.run("rollback", || self.roll_back(ctx, &progress));
-            let outcome = match undone {
-                Ok(what) => format!("rolled back: {what}"),
-                Err(also) => format!("the rollback failed too: {}", also.message),
-            };
-            return Err(StepError { step: failed.step, message: format!("{}\n{outcome}", failed.message) });
-        }
-        let commit = progress.commit.unwrap_or_default();
-        steps.run("record", || verified::record(ctx, self.env, &commit, self.digest))
+impl<'a> Release<'a> {
+    pub(crate) fn new(env: &'a Environment, branch: &'a str, digest: &'a Digest, message: String) -> Release<'a> {
+        Release { env, branch, digest, message, progress: Progress::default() }
     }
+}
 
-    fn release(&self, ctx: &Context, progress: &mut Progress) -> Result<(), String> {
-        progress.commit = Some(commit_digest(ctx, self.env, self.digest, &self.message)?);
+impl Driver for Release<'_> {
+    fn release(&mut self, ctx: &Context) -> Result<(), String> {
+        self.progress.commit = Some(commit_digest(ctx, self.env, self.digest, &self.message)?);
         push(ctx, self.branch)?;
-        progress.pushed = true;
+        self.progress.pushed = true;
         sync_and_wait(ctx, self.env, self.digest)
     }
 
-    /// Undoes what the release did; describes what it undid.
-    fn roll_back(&self, ctx: &Context, progress: &Progress) -> Result<String, String> {
+    fn verify(&self, ctx: &Context) -> Result<(), String> {
+        smoke::run(ctx, &self.env.smoke.url)
+    }
+
+    fn roll_back(&self, ctx: &Context) -> Result<String, String> {
+        let progress = &self.progress;
         let Some(commit) = &progress.commit else {
             return Ok("nothing was committed".to_owned());
         };
@@ -100,6 +124,11 @@ impl Release<'_> {
             }
         }
         if failures.is_empty() { Ok(done.join(", ")) } else { Err(failures.join("\n")) }
+    }
+
+    fn record(&self, ctx: &Context) -> Result<(), String> {
+        let commit = self.progress.commit.clone().unwrap_or_default();
+        verified::record(ctx, self.env, &commit, self.digest)
     }
 }
 

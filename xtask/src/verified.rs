@@ -27,8 +27,12 @@ pub(crate) struct Entry {
 }
 
 pub(crate) fn tag_name(env: &Environment, commit: &str) -> String {
+    tag_of(&env.name, commit)
+}
+
+fn tag_of(env: &str, commit: &str) -> String {
     let short: String = commit.chars().take(12).collect();
-    format!("{PREFIX}/{}/{short}", env.name)
+    format!("{PREFIX}/{env}/{short}")
 }
 
 /// Records that `digest`, deployed by `commit`, passed its checks in `env`.
@@ -36,6 +40,15 @@ pub(crate) fn record(ctx: &Context, env: &Environment, commit: &str, digest: &Di
     let tag = tag_name(env, commit);
     ctx.run(&Cmd::new("git").args(["tag", "--annotate", &tag, "--message", digest.as_str(), commit]))?;
     ctx.run(&Cmd::new("git").args(["push", "--quiet", "origin", &format!("refs/tags/{tag}")]))
+}
+
+/// The record of an environment of one's own (`helm` driver): the same tag on the commit the
+/// image was built from, in this clone only (nobody else deploys to that cluster). A tag left
+/// from an earlier deploy of the same commit is replaced. Returns the tag.
+pub(crate) fn record_here(ctx: &Context, env: &str, commit: &str, digest: &Digest) -> Result<String, String> {
+    let tag = tag_of(env, commit);
+    ctx.run(&Cmd::new("git").args(["tag", "--force", "--annotate", &tag, "--message", digest.as_str(), commit]))?;
+    Ok(tag)
 }
 
 /// The verified releases of `env` along HEAD's history, newest first.

@@ -16,6 +16,7 @@
 
 mod chart;
 mod deploy;
+mod deploy_local;
 mod environments;
 mod image;
 mod others;
@@ -91,10 +92,11 @@ pub(crate) const TERRAFORM_OUTPUTS: &str = r#"{
 "#;
 
 pub(crate) const FAKED: &[&str] =
-    &["docker", "buildah", "podman", "aws", "terraform", "helm", "kubectl", "argocd", "cargo"];
+    &["docker", "buildah", "podman", "aws", "terraform", "helm", "kubectl", "argocd", "cargo", "kind"];
 
-/// Real programs the tests put on PATH: git and curl (used for real), sh and cat (the fake's).
-const REAL: &[&str] = &["git", "curl", "sh", "cat"];
+/// Real programs the tests put on PATH: git, curl and tar (used for real), sh and cat (the
+/// fake's).
+const REAL: &[&str] = &["git", "curl", "tar", "sh", "cat"];
 
 /// A directory removed at the end of the test.
 pub(crate) struct TempDir(PathBuf);
