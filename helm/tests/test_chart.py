@@ -429,6 +429,8 @@ def test_probes_and_graceful_drain():
     assert grace > 12 + 30, grace
     docs = render(sets=("lifecycle.terminationGracePeriodSeconds=90",))
     assert workload(docs)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 90
+    # 0 leaves the hook out (the kubelet's sleep action needs a positive duration before 1.33).
+    assert "lifecycle" not in server_container(render(sets=("lifecycle.preStopSleepSeconds=0",)))
 
 
 def test_deregistration_delay_matches_pre_stop_sleep():

@@ -96,7 +96,7 @@ pub fn run() -> Result<(), String> {
             eprintln!("skipped: no KUBECONFIG and no local cluster kit at {}", e2e::kit(&ctx).display());
             return Ok(());
         }
-        e2e::E2e.run(ctx)
+        e2e::E2e { broken_drain: false }.run(ctx)
     })?;
     // Licences, bans and sources of the dependency graph (deny.toml); advisories only where
     // GitHub is reachable (PIXELMILL_DENY_ADVISORIES=1, set by the ci workflow).

@@ -48,12 +48,17 @@ const IMAGE: &str = "localhost/pixelmill:e2e";
 /// The rate of the load during an upgrade, and how long it runs.
 const LOAD_RATE: &str = "20";
 
-pub(crate) struct E2e;
+pub(crate) struct E2e {
+    /// The test of the test: pods without their preStop pause, and the upgrade under load must
+    /// then lose requests.
+    pub(crate) broken_drain: bool,
+}
 
 impl E2e {
-    pub(crate) fn parse(args: Args) -> Result<E2e, String> {
+    pub(crate) fn parse(mut args: Args) -> Result<E2e, String> {
+        let broken_drain = args.flag("--broken-drain");
         args.finish()?;
-        Ok(E2e)
+        Ok(E2e { broken_drain })
     }
 
     pub(crate) fn run(self, ctx: Context) -> Result<(), String> {
@@ -66,10 +71,19 @@ impl E2e {
         let ctx = &ctx.with_var("KUBECONFIG", &cluster.kubeconfig);
         let mut steps = Steps::new(&ctx.output);
         steps.ran_before("cluster", true, took);
-        let result = run_steps(ctx, &mut steps, &cluster);
+        let result = run_steps(ctx, &mut steps, &cluster, self.broken_drain);
         let services = steps.run("stop services", || ctx.run(&Cmd::new("bash").args([".ci/services.sh", "stop"])));
         let stopped = if cluster.started {
-            steps.run("cluster down", || ctx.run(&Cmd::new(&cluster.kit.display().to_string()).arg("down")))
+            steps.run("cluster down", || {
+                let kit = cluster.kit.display().to_string();
+                ctx.run(&Cmd::new(&kit).arg("down"))?;
+                // Nothing of it may be left: status fails and says so when nothing runs.
+                match ctx.output(&Cmd::new(&kit).arg("status"), "") {
+                    Err(e) if e.contains("not running") => Ok(()),
+                    Err(e) => Err(format!("after `down`, `status` said: {e}")),
+                    Ok(status) => Err(format!("after `down`, the cluster still runs: {status}")),
+                }
+            })
         } else {
             Ok(())
         };
@@ -132,7 +146,7 @@ fn kubectl(args: &[&str]) -> Cmd {
     Cmd::new("kubectl").args(["-n", NAMESPACE]).args(args.iter().copied())
 }
 
-fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster) -> Result<(), StepError> {
+fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster, broken_drain: bool) -> Result<(), StepError> {
     let helm = helm(ctx);
     steps.run("image", || {
         let archive = ctx.scratch()?.join("image.tar");
@@ -193,6 +207,8 @@ fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster) -> Result<
     // The node's address where the values file has its placeholder.
     let node_values = steps.run("values", || {
         let text = crate::context::read_file(ctx, VALUES)?.replace("192.0.2.2", &node);
+        // The test of the test: no preStop pause (the chart leaves the hook out at 0).
+        let text = if broken_drain { text + "\nlifecycle:\n  preStopSleepSeconds: 0\n" } else { text };
         let path = ctx.scratch()?.join("e2e-node-values.yaml");
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(path.display().to_string())
@@ -245,6 +261,23 @@ fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster) -> Result<
         driver.api_key = Some(key.clone());
         release::ship(ctx, &mut Steps::new(&ctx.output), &mut driver)
     };
+    if broken_drain {
+        steps.run("broken drain", || {
+            match under_load("upgrade", 60, &|| ship(&["podAnnotations.e2e-revision=2"], 180).map_err(|e| e.message)) {
+                Ok(()) => {
+                    Err("the upgrade lost no request without the preStop pause: the check proves nothing".to_owned())
+                }
+                Err(lost) if lost.contains("requests failed") => {
+                    ctx.say(&format!("without the preStop pause the upgrade fails, as it must: {lost}"));
+                    Ok(())
+                }
+                Err(other) => Err(other),
+            }
+        })?;
+        steps.skip("bad release", "--broken-drain");
+        steps.skip("rollback", "--broken-drain");
+        return steps.run("uninstall", || uninstall(ctx, &helm));
+    }
     steps.run("upgrade under load", || {
         under_load("upgrade", 60, &|| ship(&["podAnnotations.e2e-revision=2"], 180).map_err(|e| e.message))
     })?;
@@ -266,27 +299,30 @@ fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster) -> Result<
         ctx.run(&Cmd::new(&helm).args(["rollback", RELEASE, "1", "-n", NAMESPACE, "--wait", "--timeout", "3m"]))?;
         crate::smoke::run_with_key(ctx, &base, Some(&key))
     })?;
-    steps.run("uninstall", || {
-        ctx.run(&Cmd::new(&helm).args(["uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "2m"]))?;
-        // The pods end after their preStop pause and drain.
-        let selector = format!("app.kubernetes.io/instance={RELEASE}");
-        ctx.run(&kubectl(&["wait", "--for=delete", "pod", "-l", &selector, "--timeout=120s"]))?;
-        let left = ctx.output(
-            &kubectl(&["get", "all,configmap,secret,networkpolicy,poddisruptionbudget,serviceaccount", "-o", "name"]),
-            "",
-        )?;
-        let ours: Vec<&str> = left
-            .lines()
-            .filter(|name| {
-                !name.ends_with(&format!("/{SECRET}")) && !name.contains("kube-root-ca") && !name.contains("service-ca")
-            })
-            .filter(|name| *name != "serviceaccount/default")
-            .collect();
-        if !ours.is_empty() {
-            return Err(format!("left in {NAMESPACE} after uninstall: {}", ours.join(", ")));
-        }
-        ctx.run(&Cmd::new("kubectl").args(["delete", "namespace", NAMESPACE, "--wait"]))
-    })
+    steps.run("uninstall", || uninstall(ctx, &helm))
+}
+
+/// `helm uninstall`, the pods gone, nothing of the release left; then the namespace deleted.
+fn uninstall(ctx: &Context, helm: &str) -> Result<(), String> {
+    ctx.run(&Cmd::new(helm).args(["uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "2m"]))?;
+    // The pods end after their preStop pause and drain.
+    let selector = format!("app.kubernetes.io/instance={RELEASE}");
+    ctx.run(&kubectl(&["wait", "--for=delete", "pod", "-l", &selector, "--timeout=120s"]))?;
+    let left = ctx.output(
+        &kubectl(&["get", "all,configmap,secret,networkpolicy,poddisruptionbudget,serviceaccount", "-o", "name"]),
+        "",
+    )?;
+    let ours: Vec<&str> = left
+        .lines()
+        .filter(|name| {
+            !name.ends_with(&format!("/{SECRET}")) && !name.contains("kube-root-ca") && !name.contains("service-ca")
+        })
+        .filter(|name| *name != "serviceaccount/default")
+        .collect();
+    if !ours.is_empty() {
+        return Err(format!("left in {NAMESPACE} after uninstall: {}", ours.join(", ")));
+    }
+    ctx.run(&Cmd::new("kubectl").args(["delete", "namespace", NAMESPACE, "--wait"]))
 }
 
 /// `pixelmill-load` at a fixed rate against the release, in the background.

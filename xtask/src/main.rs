@@ -60,7 +60,7 @@ commands:
   image build|push [<env>]           build the image from HEAD (tag: short sha); push it to <env>'s registry
   image smoke                        build the Dockerfile's runtime stage from a local release build with buildah
                                      (no engine, no pulls), run it, check /healthz and renders, remove it
-  e2e                                the chart on a real cluster (KUBECONFIG, else the local kit): install, helm test,
+  e2e [--broken-drain]               the chart on a real cluster (KUBECONFIG, else the local kit): install, helm test,
                                      API through the Service, upgrade under load, bad release rolled back, rollback,
                                      uninstall
   load [ARGS...]                     run pixelmill-load (release build) with ARGS

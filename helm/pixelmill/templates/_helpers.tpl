@@ -299,12 +299,14 @@ spec:
         periodSeconds: {{ $root.Values.probes.readiness.periodSeconds }}
         failureThreshold: {{ $root.Values.probes.readiness.failureThreshold }}
         timeoutSeconds: {{ $root.Values.probes.readiness.timeoutSeconds }}
+      {{- if gt (int $root.Values.lifecycle.preStopSleepSeconds) 0 }}
       lifecycle:
         # Keep serving while the load balancer deregisters the pod; SIGTERM comes after.
         # The image has no shell, hence the kubelet's own sleep action.
         preStop:
           sleep:
             seconds: {{ $root.Values.lifecycle.preStopSleepSeconds }}
+      {{- end }}
       resources:
         {{- toYaml $root.Values.resources | nindent 8 }}
       securityContext:
