@@ -63,7 +63,10 @@ fn idct_2x2(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride:
 }
 
 /// Writes the `size` x `size` pixels of one block (`size` is 1, 2, 4 or 8) at the start of `out`,
-/// rows `stride` apart. `coefficients` and `quant` are in natural (row-major) order.
+/// rows `stride` apart. `coefficients` and `quant` are in natural (row-major) order. Inlined,
+/// so that the small transforms (one a block at 1/8 and 1/4) cost no call; the larger ones are
+/// calls of their own.
+#[inline(always)]
 pub fn idct_scaled(coefficients: &[i16; 64], quant: &[u16; 64], size: usize, out: &mut [u8], stride: usize) {
     match size {
         1 => out[0] = idct_1x1(coefficients[0], quant[0]),
@@ -73,6 +76,7 @@ pub fn idct_scaled(coefficients: &[i16; 64], quant: &[u16; 64], size: usize, out
     }
 }
 
+#[inline(never)]
 fn transform<const N: usize>(
     coefficients: &[i16; 64],
     quant: &[u16; 64],
