@@ -33,6 +33,7 @@ enum Command {
     #[command(subcommand)]
     Keys(KeysCommand),
     Gc(GcCommand),
+    Backfill(BackfillCommand),
 }
 
 impl Cli {
@@ -43,6 +44,7 @@ impl Cli {
             Command::Migrate(args) => block_on(args, migrate),
             Command::Keys(command) => block_on(command.config().clone(), |config| command.run(config)),
             Command::Gc(command) => block_on(command.config.clone(), |config| command.run(config)),
+            Command::Backfill(command) => block_on(command.config.clone(), |config| command.run(config)),
         }
     }
 }
@@ -219,6 +221,34 @@ impl GcCommand {
         }
         let verb = if self.dry_run { "would remove" } else { "removed" };
         println!("gc: examined {examined} blobs, {verb} {removed}");
+        Ok(())
+    }
+}
+
+/// Compute the placeholders (ThumbHash, BlurHash, dominant colour) of images uploaded before
+/// they were computed at upload. In batches; a run that stops resumes where it stopped.
+#[derive(Debug, Parser)]
+struct BackfillCommand {
+    /// Images read from the catalog at a time.
+    #[arg(long, default_value_t = 100)]
+    batch: u32,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+impl BackfillCommand {
+    async fn run(&self, config: Config) -> anyhow::Result<()> {
+        let catalog = Catalog::connect(&config.database_url, &config.data_dir).await?;
+        if config.migrate_on_start {
+            catalog.migrate().await?;
+        }
+        let store =
+            BlobStore::open(&config.storage, &config.s3_endpoint, &config.data_dir, config.store_timeout()).await?;
+        let started = Instant::now();
+        let done =
+            crate::backfill::run(&catalog, &store, config.engine_limits(), self.batch, crate::backfill::print(started))
+                .await?;
+        println!("backfill: done: {} filled, {} skipped", done.filled, done.failed);
         Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! Pixelmill: an image service. See ARCHITECTURE.md for the map of this crate.
 
 #[cfg(feature = "server")]
+pub mod backfill;
+#[cfg(feature = "server")]
 pub mod catalog;
 #[cfg(feature = "server")]
 pub mod cli;

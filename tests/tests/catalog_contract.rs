@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use pixelmill::catalog::{ApiKeyRow, Catalog, CatalogError, ImageRow, Inserted, VariantRow};
+use pixelmill::catalog::{ApiKeyRow, Catalog, CatalogError, ImageRow, Inserted, Placeholders, VariantRow};
 use pixelmill_tests::services::Database;
 use uuid::Uuid;
 
@@ -32,6 +32,11 @@ fn image(id: &str, sha256: &str) -> ImageRow {
         bytes: 123_456_789_012,
         created_at_ms: 1_700_000_000_000,
         frames: Some(240),
+        placeholder: Some(Placeholders {
+            thumbhash: "1QcSHQRnh493V4dIh4eXh1h4kJUI".to_owned(),
+            blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj".to_owned(),
+            dominant_color: Some("#1e78c8".to_owned()),
+        }),
     }
 }
 
@@ -70,6 +75,41 @@ async fn contract(catalog: Catalog) {
     listing(&catalog).await;
     variants_and_deletion(&catalog).await;
     api_keys(&catalog).await;
+    placeholders(&catalog).await;
+}
+
+/// Images without placeholders are found in id order, page by page, until filled.
+async fn placeholders(catalog: &Catalog) {
+    let backend = catalog.backend();
+    let mut missing: Vec<ImageRow> =
+        (0..5).map(|n| ImageRow { placeholder: None, ..image(&new_id(), &sha256(&format!("old{n}"))) }).collect();
+    for row in &missing {
+        catalog.insert_image(row).await.unwrap();
+    }
+    // A placeholder without a dominant colour (no opaque pixel) round-trips as such.
+    let clear = Placeholders { dominant_color: None, ..image("", "").placeholder.unwrap() };
+    let transparent = ImageRow { placeholder: Some(clear.clone()), ..image(&new_id(), &sha256("clear")) };
+    catalog.insert_image(&transparent).await.unwrap();
+    assert_eq!(catalog.image(&transparent.id).await.unwrap(), Some(transparent.clone()), "{backend}");
+
+    let ids = |rows: Vec<ImageRow>| rows.into_iter().map(|row| row.id).collect::<Vec<_>>();
+    let all: Vec<String> = missing.iter().map(|row| row.id.clone()).collect();
+    assert_eq!(ids(catalog.images_without_placeholder(None, 100).await.unwrap()), all, "{backend}");
+    let first_page = ids(catalog.images_without_placeholder(None, 2).await.unwrap());
+    assert_eq!(first_page, all[..2], "{backend}");
+    let next = ids(catalog.images_without_placeholder(Some(&first_page[1]), 2).await.unwrap());
+    assert_eq!(next, all[2..4], "{backend}");
+
+    assert!(catalog.set_placeholder(&all[1], &clear).await.unwrap(), "{backend}");
+    missing[1].placeholder = Some(clear.clone());
+    assert_eq!(catalog.image(&all[1]).await.unwrap(), Some(missing[1].clone()), "{backend}");
+    let left = ids(catalog.images_without_placeholder(None, 100).await.unwrap());
+    assert_eq!(left, [&all[0], &all[2], &all[3], &all[4]].map(String::clone), "{backend}");
+    assert!(!catalog.set_placeholder(&new_id(), &clear).await.unwrap(), "{backend}: no such image");
+    for id in &left {
+        catalog.delete_image(id).await.unwrap();
+    }
+    assert_eq!(catalog.images_without_placeholder(None, 100).await.unwrap(), [], "{backend}");
 }
 
 async fn images(catalog: &Catalog) {

@@ -39,7 +39,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The columns of `images` in the order [`image_from_row`] reads them, for `concat!`.
 macro_rules! image_columns {
     () => {
-        "id, sha256, format, width, height, bytes, created_at, frames"
+        "id, sha256, format, width, height, bytes, created_at, frames, thumbhash, blurhash, dominant_color"
     };
 }
 
@@ -64,6 +64,7 @@ macro_rules! api_key_columns {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20261123000000, "catalog", include_str!("../../migrations/20261123000000_catalog.sql")),
     (20261205000000, "image frames", include_str!("../../migrations/20261205000000_image_frames.sql")),
+    (20261206000000, "placeholders", include_str!("../../migrations/20261206000000_placeholders.sql")),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
@@ -103,6 +104,29 @@ pub struct ImageRow {
     /// Frames of an animation, 1 for a still; `None` for an image uploaded before they were
     /// recorded.
     pub frames: Option<u32>,
+    /// Placeholders; `None` for an image uploaded before they were computed (until
+    /// `pixelmill backfill`).
+    pub placeholder: Option<Placeholders>,
+}
+
+/// An image's placeholders as the catalog keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholders {
+    /// ThumbHash, standard base64.
+    pub thumbhash: String,
+    pub blurhash: String,
+    /// `#rrggbb`; `None` when no pixel is opaque.
+    pub dominant_color: Option<String>,
+}
+
+impl From<crate::engine::placeholder::Placeholder> for Placeholders {
+    fn from(placeholder: crate::engine::placeholder::Placeholder) -> Placeholders {
+        Placeholders {
+            thumbhash: placeholder.thumbhash,
+            blurhash: placeholder.blurhash,
+            dominant_color: placeholder.dominant_color,
+        }
+    }
 }
 
 /// One stored rendering of an image.
@@ -306,6 +330,45 @@ impl Catalog {
                 .fetch_optional(&self.pool)
                 .await?;
             row.as_ref().map(image_from_row).transpose()
+        })
+        .await
+    }
+
+    /// Up to `limit` images without placeholders, in id order after `after`: the work of
+    /// `pixelmill backfill`, which resumes from where a run stopped by asking again (the rows it
+    /// filled no longer match).
+    pub async fn images_without_placeholder(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ImageRow>, CatalogError> {
+        self.observe("images_without_placeholder", async {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                image_columns!(),
+                " FROM images WHERE thumbhash IS NULL AND id > $1 ORDER BY id LIMIT $2"
+            ))
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(image_from_row).collect()
+        })
+        .await
+    }
+
+    /// Sets an image's placeholders; whether the image exists.
+    pub async fn set_placeholder(&self, id: &str, placeholder: &Placeholders) -> Result<bool, CatalogError> {
+        self.observe("set_placeholder", async {
+            let updated =
+                sqlx::query("UPDATE images SET thumbhash = $1, blurhash = $2, dominant_color = $3 WHERE id = $4")
+                    .bind(placeholder.thumbhash.as_str())
+                    .bind(placeholder.blurhash.as_str())
+                    .bind(placeholder.dominant_color.as_deref())
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+            Ok(updated.rows_affected() == 1)
         })
         .await
     }
@@ -518,7 +581,7 @@ impl Catalog {
         let inserted = sqlx::query(concat!(
             "INSERT INTO images (",
             image_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (sha256) DO NOTHING"
         ))
         .bind(image.id.as_str())
         .bind(image.sha256.as_str())
@@ -528,6 +591,9 @@ impl Catalog {
         .bind(to_bigint(image.bytes, "bytes")?)
         .bind(image.created_at_ms)
         .bind(image.frames.map(i64::from))
+        .bind(image.placeholder.as_ref().map(|p| p.thumbhash.clone()))
+        .bind(image.placeholder.as_ref().map(|p| p.blurhash.clone()))
+        .bind(image.placeholder.as_ref().and_then(|p| p.dominant_color.clone()))
         .execute(&self.pool)
         .await?;
         Ok(inserted.rows_affected() == 1)
@@ -638,6 +704,15 @@ fn image_from_row(row: &AnyRow) -> Result<ImageRow, Fault> {
                     .map_err(|_| Fault::Failed(format!("column frames holds {frames}, which is not a frame count")))?,
             ),
             None => None,
+        },
+        placeholder: match (
+            row.try_get::<Option<String>, _>("thumbhash")?,
+            row.try_get::<Option<String>, _>("blurhash")?,
+        ) {
+            (Some(thumbhash), Some(blurhash)) => {
+                Some(Placeholders { thumbhash, blurhash, dominant_color: row.try_get("dominant_color")? })
+            }
+            _ => None,
         },
     })
 }

@@ -85,6 +85,7 @@ async fn out_of_range_values_are_errors_not_panics() {
         bytes: u64::MAX,
         created_at_ms: 0,
         frames: Some(1),
+        placeholder: None,
     };
     let error = catalog.insert_image(&image).await.unwrap_err();
     assert!(matches!(error, CatalogError::Unavailable { op: "insert_image", .. }), "{error}");

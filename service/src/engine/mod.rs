@@ -23,6 +23,7 @@ pub mod jpeg;
 pub mod jxl;
 pub mod metadata;
 pub mod ops;
+pub mod placeholder;
 pub mod plan;
 pub mod quantize;
 pub mod spec;
@@ -83,6 +84,13 @@ pub struct ImageInfo {
     pub frames: u32,
 }
 
+/// What upload validation finds: the image's facts and its placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    pub info: ImageInfo,
+    pub placeholder: placeholder::Placeholder,
+}
+
 /// Time spent in each stage of a render.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StageTimings {
@@ -120,17 +128,20 @@ pub fn inspect(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> 
 /// smallest scale the decoder offers (a JPEG or WebP at 1/8 costs a fraction of a full decode).
 /// A baseline JPEG's codes are all walked, so damage anywhere is found; a progressive one's AC
 /// scans are skipped at 1/8, so its structure and DC data are proven here, and damage inside
-/// an AC scan is reported by the first render that reads it.
-pub fn validate(input: &[u8], limits: &Limits) -> Result<ImageInfo, EngineError> {
+/// an AC scan is reported by the first render that reads it. The placeholders are computed from
+/// the same pixels ([`placeholder`]).
+pub fn validate(input: &[u8], limits: &Limits) -> Result<Validated, EngineError> {
     let probe = decode::probe(input, limits)?;
     let shrink = if decode::can_shrink_on_load(&probe) { decode::SHRINK_FACTORS[0] } else { 1 };
     let bytes = plan::validate_bytes(&probe, shrink);
     if bytes > limits.max_render_bytes {
         return Err(EngineError::RenderTooLarge { bytes, stage: "decode", limit: limits.max_render_bytes });
     }
-    decode::decode(input, &probe, shrink, limits)?;
+    let image = decode::decode(input, &probe, shrink, limits)?;
+    let placeholder = placeholder::compute(&image, probe.metadata.orientation());
     let (width, height) = oriented_size(&probe);
-    Ok(ImageInfo { format: probe.format, width, height, frames: probe.animation.map_or(1, |a| a.frames) })
+    let info = ImageInfo { format: probe.format, width, height, frames: probe.animation.map_or(1, |a| a.frames) };
+    Ok(Validated { info, placeholder })
 }
 
 /// The source's size as displayed, after EXIF orientation.

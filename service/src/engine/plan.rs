@@ -270,10 +270,13 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
     Ok(plan)
 }
 
-/// The bytes [`crate::engine::validate`] holds: a decode at the smallest scale.
+/// The bytes [`crate::engine::validate`] holds: a decode at the smallest scale, and the
+/// placeholders' working memory beside it.
 pub fn validate_bytes(probe: &Probe, shrink: u32) -> u64 {
     let decoded = (decode::shrunk(probe.width, shrink), decode::shrunk(probe.height, shrink));
-    decode_bytes(probe, shrink, decoded, u64::from(probe.decoded_channels())) + FIXED_BYTES
+    decode_bytes(probe, shrink, decoded, u64::from(probe.decoded_channels()))
+        + FIXED_BYTES
+        + crate::engine::placeholder::WORKING_BYTES
 }
 
 fn pixels((width, height): (u32, u32)) -> u64 {

@@ -108,6 +108,7 @@ mod tests {
             bytes: 100,
             created_at_ms: 0,
             frames: Some(1),
+            placeholder: None,
         })
     }
 

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, Problem};
 use super::schema::{ImageBytes, ImageForm};
 use super::{AppState, WriteAccess};
-use crate::catalog::{ImageRow, Inserted};
+use crate::catalog::{ImageRow, Inserted, Placeholders};
 use crate::engine::{self, InputFormat};
 use crate::store::BlobKey;
 
@@ -38,9 +38,30 @@ pub struct ImageMetadata {
     /// frames were recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<u32>,
+    /// What to show while the image loads, computed at upload; absent for images uploaded
+    /// before placeholders were computed, until `pixelmill backfill` has run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<ImagePlaceholder>,
+    /// The most frequent colour of the image's opaque pixels, `#rrggbb`; absent where the
+    /// placeholder is, and for an image with no opaque pixel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "#1e78c8")]
+    pub dominant_color: Option<String>,
     /// RFC 3339, UTC.
     pub created_at: String,
     pub links: ImageLinks,
+}
+
+/// Placeholders of an image, made from its pixels as displayed (EXIF orientation applied).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImagePlaceholder {
+    /// ThumbHash (<https://evanw.github.io/thumbhash/>), standard base64: colours, alpha and
+    /// aspect ratio in about 25 bytes.
+    #[schema(example = "1QcSHQRnh493V4dIh4eXh1h4kJUI")]
+    pub thumbhash: String,
+    /// BlurHash (<https://blurha.sh>) of 4x3 components, for clients that decode BlurHash.
+    #[schema(example = "LEHV6nWB2yk8pyo0adR*.7kCMdnj")]
+    pub blurhash: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,6 +108,11 @@ pub(super) fn metadata_of(row: &ImageRow) -> ImageMetadata {
         height: row.height,
         bytes: row.bytes,
         frames: row.frames,
+        placeholder: row
+            .placeholder
+            .as_ref()
+            .map(|p| ImagePlaceholder { thumbhash: p.thumbhash.clone(), blurhash: p.blurhash.clone() }),
+        dominant_color: row.placeholder.as_ref().and_then(|p| p.dominant_color.clone()),
         created_at,
         links: ImageLinks { original: format!("{base}/original"), render: format!("{base}/render"), self_link: base },
     }
@@ -178,12 +204,12 @@ pub async fn upload(
     let limits = state.engine_limits();
     let checked = bytes.clone();
     // Hashing and decoding are CPU work: they run on the render pool.
-    let (sha256, inspected) =
+    let (sha256, validated) =
         state.pool().run(move || (hex::encode(Sha256::digest(&checked)), engine::validate(&checked, &limits))).await?;
     if let Some(existing) = state.catalog().image_by_sha256(&sha256).await? {
         return Ok((StatusCode::OK, Json(metadata_of(&existing))).into_response());
     }
-    let info = inspected?;
+    let engine::Validated { info, placeholder } = validated?;
     let key = BlobKey::original(&sha256)?;
     let row = ImageRow {
         id: uuid::Uuid::now_v7().simple().to_string(),
@@ -194,6 +220,7 @@ pub async fn upload(
         bytes: bytes.len() as u64,
         created_at_ms: crate::catalog::now_ms(),
         frames: Some(info.frames),
+        placeholder: Some(Placeholders::from(placeholder)),
     };
     // Blob first, then row: a row never points at a missing blob.
     state.store().put(&key, bytes, info.format.mime_type()).await?;

@@ -15,7 +15,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::images::{ImageLinks, ImageList, ImageMetadata};
+use super::images::{ImageLinks, ImageList, ImageMetadata, ImagePlaceholder};
 use super::schema::{ImageBytes, ImageForm};
 use super::system::{Health, Readiness};
 use super::{images, render, system};
@@ -42,7 +42,7 @@ use crate::engine::spec;
         openapi_json,
         docs,
     ),
-    components(schemas(Problem, ImageMetadata, ImageLinks, ImageList, Health, Readiness, ImageBytes, ImageForm)),
+    components(schemas(Problem, ImageMetadata, ImagePlaceholder, ImageLinks, ImageList, Health, Readiness, ImageBytes, ImageForm)),
     modifiers(&BearerKeys, &SpecBounds),
     tags(
         (name = "images", description = "Stored images"),

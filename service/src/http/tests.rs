@@ -91,6 +91,32 @@ async fn upload_dedupes_and_renders_through_the_variant_cache() {
 }
 
 #[tokio::test]
+async fn an_upload_has_placeholders_and_its_dominant_colour() {
+    let app = app_with(|_| {}).await;
+    // Two colours, 70% and 30%: the colour is exact, and the ThumbHash keeps the aspect ratio;
+    // the upload's answer and GET say the same.
+    let image =
+        image::RgbImage::from_fn(300, 200, |x, _| image::Rgb(if x < 210 { [16, 160, 90] } else { [240, 240, 0] }));
+    let mut bytes = Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    let uploaded = json(app.upload(bytes.into_inner()).await).await;
+    let id = uploaded["id"].as_str().unwrap();
+    let fetched = json(app.get(&format!("/v1/images/{id}")).await).await;
+    assert_eq!(fetched["placeholder"], uploaded["placeholder"]);
+    assert_eq!(fetched["dominant_color"], "#10a05a");
+    let thumbhash = fetched["placeholder"]["thumbhash"].as_str().unwrap();
+    use base64::Engine as _;
+    let hash = base64::engine::general_purpose::STANDARD.decode(thumbhash).unwrap();
+    let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&hash).unwrap();
+    assert!((ratio - 1.5).abs() < 0.2, "{ratio}");
+    assert_eq!(fetched["placeholder"]["blurhash"].as_str().unwrap().len(), 28);
+    // In the OpenAPI document too.
+    let spec = json(app.get("/openapi.json").await).await;
+    let properties = &spec["components"]["schemas"]["ImageMetadata"]["properties"];
+    assert!(properties["placeholder"].is_object() && properties["dominant_color"].is_object(), "{properties}");
+}
+
+#[tokio::test]
 async fn client_errors_are_problems_naming_their_cause() {
     let app = app_with(|config| config.limits.max_body_bytes = 10_000).await;
     let id = json(app.upload(png(8, 8, 2)).await).await["id"].as_str().unwrap().to_owned();
