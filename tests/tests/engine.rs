@@ -256,3 +256,76 @@ fn cmyk_jpeg_becomes_the_right_rgb() {
     assert!(cyan[0] < 20 && cyan[1] > 235 && cyan[2] > 235, "cyan ink gave {cyan:?}");
     assert!(magenta[0] > 235 && magenta[1] < 20 && magenta[2] > 235, "magenta ink gave {magenta:?}");
 }
+
+/// `inner` content (a pattern) framed by a flat `border` colour, as a PNG.
+fn framed_png(width: u32, height: u32, inner: (u32, u32, u32, u32), border: [u8; 3]) -> Vec<u8> {
+    let pattern = images::pattern(width, height);
+    let image = RgbImage::from_fn(width, height, |x, y| {
+        let inside = x >= inner.0 && x < inner.0 + inner.2 && y >= inner.1 && y < inner.1 + inner.3;
+        if inside { *pattern.get_pixel(x, y) } else { Rgb(border) }
+    });
+    images::png(&image)
+}
+
+#[test]
+fn trim_crops_known_borders_exactly_before_the_geometry() {
+    let inner = (37, 11, 250, 160);
+    let input = framed_png(320, 200, inner, [255, 255, 255]);
+    // The content alone, pixel for pixel.
+    let out = decode(&render(&input, "trim&fmt=png").unwrap().bytes).to_rgb8();
+    assert_eq!(out.dimensions(), (250, 160));
+    let source = images::pattern(320, 200);
+    for (x, y, pixel) in out.enumerate_pixels().step_by(97) {
+        assert_eq!(pixel, source.get_pixel(x + inner.0, y + inner.1), "({x}, {y})");
+    }
+    // Then the geometry: the trimmed region resized and covered.
+    assert_eq!(render(&input, "trim&w=125&fmt=png").map(|r| (r.width, r.height)).unwrap(), (125, 80));
+    assert_eq!(
+        render(&input, "trim=0&w=100&h=100&fit=cover&fmt=png").map(|r| (r.width, r.height)).unwrap(),
+        (100, 100)
+    );
+    // A JPEG's border is found at full size too (no shrink on load): same box within a pixel
+    // of the JPEG's ringing, whatever the target.
+    let jpeg = images::jpeg(&decode(&input).to_rgb8());
+    let trimmed = render(&jpeg, "trim=40&fmt=png").unwrap();
+    assert!(
+        (trimmed.width as i64 - 250).abs() <= 2 && (trimmed.height as i64 - 160).abs() <= 2,
+        "{}x{}",
+        trimmed.width,
+        trimmed.height
+    );
+    assert_eq!(render(&jpeg, "trim=40&w=40&fmt=png").unwrap().shrink_on_load, 1);
+}
+
+#[test]
+fn trim_is_a_no_op_on_an_image_without_borders() {
+    let input = images::png(&images::pattern(320, 200));
+    let trimmed = decode(&render(&input, "trim&fmt=png").unwrap().bytes);
+    let plain = decode(&render(&input, "fmt=png").unwrap().bytes);
+    assert_eq!(trimmed.to_rgb8(), plain.to_rgb8());
+    // An image that is all border is kept whole.
+    let flat = images::png(&RgbImage::from_pixel(64, 48, Rgb([7, 7, 7])));
+    assert_eq!(render(&flat, "trim&fmt=png").map(|r| (r.width, r.height)).unwrap(), (64, 48));
+}
+
+#[test]
+fn trim_with_crop_or_on_a_moving_animation_is_refused_naming_it() {
+    let refused = Spec::parse("trim&crop=0,0,10,10", &Presets::default()).unwrap_err();
+    assert_eq!(refused.param, "trim");
+    use pixelmill_tests::animation::{Rect, gif};
+    let frame = |left, rgb| Rect {
+        left,
+        top: 8,
+        width: 16,
+        height: 16,
+        rgb,
+        delay_cs: 10,
+        dispose: ::gif::DisposalMethod::Background,
+    };
+    let animation = gif(64, 48, &[frame(4, [255, 0, 0]), frame(30, [0, 0, 255])], None);
+    match render(&animation, "trim&fmt=gif") {
+        Err(EngineError::Spec(error)) => assert_eq!(error.param, "trim"),
+        other => panic!("{:?}", other.map(|r| (r.width, r.height))),
+    }
+    assert!(render(&animation, "trim&anim=0&fmt=gif").is_ok());
+}

@@ -146,6 +146,10 @@ const SOURCES: &[Source] = &[
 /// A picture with detail and alpha, so that no encoder gets an easy flat field.
 fn pixels(width: u32, height: u32) -> RgbaImage {
     RgbaImage::from_fn(width, height, |x, y| {
+        // A flat border on the left and top, for `trim` to find.
+        if x < width / 8 || y < height / 10 {
+            return Rgba([30, 30, 30, 255]);
+        }
         let noise = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 7;
         Rgba([(x * 7) as u8, (y * 5) as u8, noise as u8, (128 + (x + y) % 128) as u8])
     })
@@ -279,7 +283,11 @@ fn spec_strategy() -> impl Strategy<Value = String> {
         (proptest::option::weighted(0.15, sigma), any::<bool>(), proptest::option::of(fmt)),
         (proptest::option::weighted(0.3, bg), proptest::option::weighted(0.3, dpr), any::<bool>()),
         (any::<bool>(), any::<bool>(), 1u8..=100),
-        (proptest::option::weighted(0.2, Just("0")), proptest::option::weighted(0.15, 0u32..4)),
+        (
+            proptest::option::weighted(0.2, Just("0")),
+            proptest::option::weighted(0.15, 0u32..4),
+            proptest::option::weighted(0.15, prop_oneof![Just(""), Just("0"), Just("40")]),
+        ),
     )
         .prop_map(
             |(
@@ -289,7 +297,7 @@ fn spec_strategy() -> impl Strategy<Value = String> {
                 (sharpen, gray, fmt),
                 (bg, dpr, enlarge),
                 (progressive, lossless, q),
-                (anim, frame),
+                (anim, frame, trim),
             )| {
                 let mut pairs: Vec<String> = Vec::new();
                 let mut add = |key: &str, value: Option<String>| {
@@ -301,6 +309,7 @@ fn spec_strategy() -> impl Strategy<Value = String> {
                 add("h", h);
                 add("fit", fit.map(str::to_owned));
                 add("gravity", gravity.map(str::to_owned));
+                let has_crop = crop.is_some();
                 add("crop", crop);
                 add("rotate", rotate.map(str::to_owned));
                 add("flip", flip.map(str::to_owned));
@@ -317,6 +326,10 @@ fn spec_strategy() -> impl Strategy<Value = String> {
                 add("q", Some(q.to_string()));
                 add("anim", anim.map(str::to_owned));
                 add("frame", frame.map(|f| f.to_string()));
+                // `trim` finds its own crop; the two together are refused when parsed.
+                if !has_crop {
+                    add("trim", trim.map(str::to_owned));
+                }
                 pairs.join("&")
             },
         )
@@ -345,7 +358,10 @@ fn check(kind: Source, (width, height): (u32, u32), query: &str) -> Result<(), T
     };
     let input = source(kind, width, height);
     let spec = Spec::parse(query, &Presets::default()).unwrap();
-    let planned = decode::probe(&input, &LIMITS).and_then(|probe| plan::plan(&probe, &spec, &LIMITS));
+    // A trim's plan is made again from the pixels, before anything past the decode allocates;
+    // the first plan sizes the decode.
+    let first = decode::probe(&input, &LIMITS).and_then(|probe| plan::plan(&probe, &spec, &LIMITS));
+    let planned = engine::trimmed_plan(&input, &spec, &LIMITS);
     let (rendered, peak) = measured_render(&input, &spec);
     let context = format!("{kind:?} {width}x{height} `{query}`");
     if let Err(EngineError::Internal(cause)) = &rendered {
@@ -363,9 +379,13 @@ fn check(kind: Source, (width, height): (u32, u32), query: &str) -> Result<(), T
             prop_assert_eq!((out.width, out.height), plan.output, "{}: output size", context);
         }
         (Err(refused), Err(failed)) => {
-            // Refused by the plan: the render refuses for the same reason, having decoded nothing.
+            // Refused by the plan: the render refuses for the same reason, having decoded nothing
+            // (or, refused by a trim's second plan, having decoded only what the first sized).
             prop_assert_eq!(refused.to_string(), failed.to_string(), "{}", context);
-            prop_assert!(peak < 4 << 20, "{context}: a refused render allocated {peak} bytes");
+            match &first {
+                Ok(first) => prop_assert!(peak <= first.peak_bytes, "{context}: {peak} bytes before a trim's refusal"),
+                Err(_) => prop_assert!(peak < 4 << 20, "{context}: a refused render allocated {peak} bytes"),
+            }
         }
         (Ok(_), Err(failed)) => {
             // A file the engine wrote must decode; nothing else may fail after the plan accepted.

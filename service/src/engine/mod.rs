@@ -164,7 +164,13 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
         decode::decode(input, &probe, plan.shrink, limits)?
     };
     let decoded = Instant::now();
-    let image = transform(image, &probe, &plan, spec)?;
+    let (image, plan) = match spec.trim {
+        None => (transform(image, &probe, &plan, spec)?, plan),
+        Some(_) => {
+            let (oriented, plan) = trimmed(image, &probe, spec, limits)?;
+            (transform_oriented(oriented, &probe, &plan, spec)?, plan)
+        }
+    };
     let transformed = Instant::now();
 
     let options =
@@ -223,6 +229,38 @@ fn render_animation(
     Ok(Rendered { bytes, format: plan.format, width: size.0, height: size.1, shrink_on_load: plan.shrink, timings })
 }
 
+/// `trim`: the decoded still turned as displayed, and the plan of the rest with the borders of
+/// one colour cropped away (as `crop` would; the whole image when it is all border). The plan
+/// is made again for that crop, and checked against the budget and the limits, before any
+/// later stage allocates: what the first plan sized was the untrimmed image.
+fn trimmed(
+    mut image: image::DynamicImage,
+    probe: &decode::Probe,
+    spec: &Spec,
+    limits: &Limits,
+) -> Result<(image::DynamicImage, plan::RenderPlan), EngineError> {
+    image.apply_orientation(probe.metadata.orientation());
+    let threshold = spec.trim.unwrap_or(spec::DEFAULT_TRIM_THRESHOLD);
+    let crop = ops::trim_box(&image, spec.background, threshold);
+    let plan = plan::plan(probe, &Spec { crop: Some(crop), ..spec.clone() }, limits)?;
+    Ok((image, plan))
+}
+
+/// The plan a `trim` render follows, from the pixels: for tests that hold a render to its plan.
+pub fn trimmed_plan(input: &[u8], spec: &Spec, limits: &Limits) -> Result<plan::RenderPlan, EngineError> {
+    let probe = decode::probe(input, limits)?;
+    let plan = plan::plan(&probe, spec, limits)?;
+    if spec.trim.is_none() {
+        return Ok(plan);
+    }
+    let image = if plan.frame > 0 {
+        decode::frame(input, &probe, plan.frame)?
+    } else {
+        decode::decode(input, &probe, plan.shrink, limits)?
+    };
+    trimmed(image, &probe, spec, limits).map(|(_, plan)| plan)
+}
+
 /// Every step between decode and encode, as the plan sized it: orientation, crop and resize,
 /// rotate, flip, trim or pad, blur, sharpen, gray, colour conversion, flattening.
 fn transform(
@@ -231,9 +269,19 @@ fn transform(
     plan: &plan::RenderPlan,
     spec: &Spec,
 ) -> Result<image::DynamicImage, EngineError> {
+    image.apply_orientation(probe.metadata.orientation());
+    transform_oriented(image, probe, plan, spec)
+}
+
+/// [`transform`] of an image already turned as displayed.
+fn transform_oriented(
+    mut image: image::DynamicImage,
+    probe: &decode::Probe,
+    plan: &plan::RenderPlan,
+    spec: &Spec,
+) -> Result<image::DynamicImage, EngineError> {
     let (width, height) = oriented_size(probe);
     let crop = plan.crop;
-    image.apply_orientation(probe.metadata.orientation());
     // The decoder rounds shrunk sizes up, so map the crop by the real ratio on each axis.
     let (sx, sy) = (f64::from(image.width()) / f64::from(width), f64::from(image.height()) / f64::from(height));
     // Rounding may put the far edge a hair past the image (14741 rows at 3686/14741 is

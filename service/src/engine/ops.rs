@@ -7,7 +7,7 @@ use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, GenericImageView, GrayImage, ImageBuffer, Luma, Pixel, Rgb, RgbImage};
 
 use crate::engine::error::EngineError;
-use crate::engine::spec::{Color, Flip, Gravity, Rotation};
+use crate::engine::spec::{Color, CropRect, Flip, Gravity, Rotation};
 
 thread_local! {
     /// A resizer keeps its scratch buffers between calls; one per rayon worker.
@@ -97,6 +97,49 @@ fn gravity_offset(gravity: Gravity, free_x: u32, free_y: u32) -> (u32, u32) {
         Gravity::SouthWest => (0, free_y),
     };
     (x, y)
+}
+
+/// The region left when the borders of one colour are cropped away: the colour of `border`
+/// when given, else of the top-left pixel; a pixel is border when no channel (alpha included)
+/// is more than `threshold` from it. The whole image when it is all border. In the pixels of
+/// `image` (8-bit, as decoded).
+pub fn trim_box(image: &DynamicImage, border: Option<Color>, threshold: u8) -> CropRect {
+    let (width, height) = image.dimensions();
+    let whole = CropRect { x: 0, y: 0, width, height };
+    let channels = usize::from(image.color().bytes_per_pixel());
+    let bytes = image.as_bytes();
+    if width == 0 || height == 0 || bytes.len() < width as usize * height as usize * channels {
+        return whole;
+    }
+    let reference: Vec<u8> = match border {
+        None => bytes[..channels].to_vec(),
+        Some(c) => {
+            let pixel = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(1, 1, image::Rgba([c.r, c.g, c.b, c.a])));
+            let converted = match image {
+                DynamicImage::ImageLuma8(_) => DynamicImage::ImageLuma8(pixel.to_luma8()),
+                DynamicImage::ImageLumaA8(_) => DynamicImage::ImageLumaA8(pixel.to_luma_alpha8()),
+                DynamicImage::ImageRgb8(_) => DynamicImage::ImageRgb8(pixel.to_rgb8()),
+                _ => pixel,
+            };
+            converted.as_bytes()[..channels].to_vec()
+        }
+    };
+    let row_len = width as usize * channels;
+    let content = |pixels: &[u8]| {
+        pixels.chunks_exact(channels).any(|p| p.iter().zip(&reference).any(|(a, b)| a.abs_diff(*b) > threshold))
+    };
+    let row = |y: u32| &bytes[y as usize * row_len..(y as usize + 1) * row_len];
+    let Some(top) = (0..height).find(|&y| content(row(y))) else { return whole };
+    let bottom = (top..height).rev().find(|&y| content(row(y))).unwrap_or(top);
+    let column = |x: u32| {
+        (top..=bottom).any(|y| {
+            let at = y as usize * row_len + x as usize * channels;
+            content(&bytes[at..at + channels])
+        })
+    };
+    let left = (0..width).find(|&x| column(x)).unwrap_or(0);
+    let right = (left..width).rev().find(|&x| column(x)).unwrap_or(left);
+    CropRect { x: left, y: top, width: right - left + 1, height: bottom - top + 1 }
 }
 
 /// Cuts `image` down to `width` x `height` at `gravity`.
@@ -224,6 +267,64 @@ pub fn flatten(image: DynamicImage, background: Color) -> DynamicImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `inner` (x, y, w, h) of one colour inside a border of another, in each 8-bit layout.
+    fn framed(
+        width: u32,
+        height: u32,
+        inner: (u32, u32, u32, u32),
+        border: [u8; 4],
+        fill: [u8; 4],
+    ) -> Vec<DynamicImage> {
+        let rgba = image::RgbaImage::from_fn(width, height, |x, y| {
+            let inside = x >= inner.0 && x < inner.0 + inner.2 && y >= inner.1 && y < inner.1 + inner.3;
+            image::Rgba(if inside { fill } else { border })
+        });
+        let rgba = DynamicImage::ImageRgba8(rgba);
+        vec![
+            DynamicImage::ImageRgb8(rgba.to_rgb8()),
+            DynamicImage::ImageLuma8(rgba.to_luma8()),
+            DynamicImage::ImageLumaA8(rgba.to_luma_alpha8()),
+            rgba,
+        ]
+    }
+
+    #[test]
+    fn trim_finds_known_borders_exactly_in_every_layout() {
+        // Borders of different widths on each side, down to none, and a one-pixel content. When
+        // the content holds the top-left corner, its colour is the border's: the white band
+        // below is then what stays.
+        for inner in [(13, 7, 50, 30), (0, 0, 80, 40), (0, 9, 80, 1), (79, 49, 1, 1), (5, 0, 3, 50)] {
+            for image in framed(80, 50, inner, [255, 255, 255, 255], [20, 40, 60, 255]) {
+                let found = trim_box(&image, None, 10);
+                let expected = if inner == (0, 0, 80, 40) { (0, 40, 80, 10) } else { inner };
+                assert_eq!((found.x, found.y, found.width, found.height), expected, "{:?}", image.color());
+            }
+        }
+    }
+
+    #[test]
+    fn trim_is_a_no_op_without_a_border_and_on_a_flat_image() {
+        let pattern = DynamicImage::ImageRgb8(RgbImage::from_fn(64, 48, |x, y| Rgb([x as u8 * 3, y as u8 * 5, 7])));
+        assert_eq!(trim_box(&pattern, None, 10), CropRect { x: 0, y: 0, width: 64, height: 48 });
+        let flat = DynamicImage::ImageRgb8(RgbImage::from_pixel(64, 48, Rgb([9, 9, 9])));
+        assert_eq!(trim_box(&flat, None, 0), CropRect { x: 0, y: 0, width: 64, height: 48 });
+    }
+
+    #[test]
+    fn trim_threshold_and_border_colour() {
+        // A border 6 levels off the inner colour: border at threshold 10, content at 5.
+        let image = &framed(40, 30, (10, 5, 20, 20), [100, 100, 100, 255], [106, 100, 100, 255])[0];
+        assert_eq!(trim_box(image, None, 10), CropRect { x: 0, y: 0, width: 40, height: 30 });
+        assert_eq!(trim_box(image, None, 5), CropRect { x: 10, y: 5, width: 20, height: 20 });
+        // `bg` names the border colour: here the inner colour, so the frame is what stays.
+        let black_frame = &framed(40, 30, (10, 5, 20, 20), [0, 0, 0, 255], [200, 200, 200, 255])[3];
+        let found = trim_box(black_frame, Some(Color { r: 200, g: 200, b: 200, a: 255 }), 10);
+        assert_eq!(found, CropRect { x: 0, y: 0, width: 40, height: 30 });
+        // A transparent border differs from opaque content by its alpha.
+        let clear = &framed(40, 30, (3, 4, 5, 6), [0, 0, 0, 0], [0, 0, 0, 255])[3];
+        assert_eq!(trim_box(clear, None, 10), CropRect { x: 3, y: 4, width: 5, height: 6 });
+    }
 
     #[test]
     fn smart_finds_the_detailed_region() {

@@ -17,7 +17,7 @@ use crate::engine::error::EngineError;
 use crate::engine::geometry::{self, Finish};
 use crate::engine::ops;
 use crate::engine::quantize;
-use crate::engine::spec::{Color, CropRect, Gravity, OutputFormat, Rotation, Spec};
+use crate::engine::spec::{Color, CropRect, Gravity, OutputFormat, Rotation, Spec, SpecError};
 use crate::engine::{Limits, oriented_size, swaps_axes};
 
 /// Room for what does not grow with the image: codec state, tables, row buffers, and the
@@ -102,8 +102,9 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
     }
 
     // Shrink on load by the largest factor that still leaves at least the resized size, so the
-    // final resample is always a reduction (or a copy) and never an enlargement.
-    let shrink = if decode::can_shrink_on_load(probe) {
+    // final resample is always a reduction (or a copy) and never an enlargement. `trim` finds
+    // borders to the pixel, so it decodes at full size.
+    let shrink = if decode::can_shrink_on_load(probe) && spec.trim.is_none() {
         let (rw, rh) = geometry.resized;
         decode::SHRINK_FACTORS
             .into_iter()
@@ -126,6 +127,12 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
         return Err(EngineError::FrameOutOfRange { frame, frames: source_frames });
     }
     let animate = probe.animation.is_some() && spec.animated && spec.frame.is_none() && format.is_animated();
+    if animate && spec.trim.is_some() {
+        return Err(EngineError::Spec(SpecError::new(
+            "trim",
+            "works on stills: add anim=0 (or frame=N) to trim a frame of an animation",
+        )));
+    }
     let frames = if animate { source_frames } else { 1 };
     let decoded_frames = if animate { source_frames } else { frame + 1 };
     if probe.animation.is_some() {

@@ -25,6 +25,9 @@ pub const SHARPEN_SIGMA: (f32, f32) = (0.3, 10.0);
 pub const DPR: (f64, f64) = (1.0, 4.0);
 /// The largest `frame` the grammar accepts; an image's own frame count bounds it further.
 pub const MAX_FRAME: u32 = 65_535;
+/// `trim`'s threshold when none is given: how far (0-255, any channel) a pixel may be from the
+/// border colour and still count as border.
+pub const DEFAULT_TRIM_THRESHOLD: u8 = 10;
 /// The values a flag (`gray`, `enlarge`, `progressive`, `lossless`, `anim`) takes; empty means on.
 pub const FLAG_VALUES: [&str; 5] = ["", "1", "true", "0", "false"];
 /// `bg`: hex `RGB`, `RRGGBB` or `RRGGBBAA`, with or without a leading `#`.
@@ -41,7 +44,7 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    fn new(param: &str, message: impl Into<String>) -> SpecError {
+    pub(crate) fn new(param: &str, message: impl Into<String>) -> SpecError {
         SpecError { param: param.to_owned(), message: message.into() }
     }
 }
@@ -158,6 +161,8 @@ pub struct Spec {
     pub animated: bool,
     /// The frame of an animation to render as a still, from 0 (`frame=N`).
     pub frame: Option<u32>,
+    /// Crop away borders of one colour first, with this threshold (`trim`, `trim=N`).
+    pub trim: Option<u8>,
 }
 
 impl Default for Spec {
@@ -182,6 +187,7 @@ impl Default for Spec {
             lossless: false,
             animated: true,
             frame: None,
+            trim: None,
         }
     }
 }
@@ -235,6 +241,7 @@ pub(crate) const KEYS: &[&str] = &[
     "q",
     "rotate",
     "sharpen",
+    "trim",
     "w",
 ];
 
@@ -277,6 +284,12 @@ impl Spec {
                 "lossless" => spec.lossless = parse_flag("lossless", value)?,
                 "anim" => spec.animated = parse_flag("anim", value)?,
                 "frame" => spec.frame = Some(parse_u32("frame", value, 0, MAX_FRAME)?),
+                "trim" => {
+                    spec.trim = Some(match value {
+                        "" => DEFAULT_TRIM_THRESHOLD,
+                        _ => parse_u32("trim", value, 0, 255)? as u8,
+                    })
+                }
                 other => {
                     return Err(SpecError::new(
                         other,
@@ -284,6 +297,9 @@ impl Spec {
                     ));
                 }
             }
+        }
+        if spec.trim.is_some() && spec.crop.is_some() {
+            return Err(SpecError::new("trim", "cannot be combined with `crop`: trim finds the region itself"));
         }
         Ok(spec)
     }
@@ -352,6 +368,9 @@ impl Spec {
         }
         if let Some(frame) = self.frame {
             pairs.push(("frame", frame.to_string()));
+        }
+        if let Some(threshold) = self.trim {
+            pairs.push(("trim", threshold.to_string()));
         }
         pairs.sort_by(|a, b| a.0.cmp(b.0));
         pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")

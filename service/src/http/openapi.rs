@@ -102,6 +102,7 @@ impl SpecBounds {
             "bg" => Schema::Object(pattern(spec::BACKGROUND_PATTERN)),
             "crop" => Schema::Object(pattern(spec::CROP_PATTERN)),
             "frame" => Schema::Object(integer(0, spec::MAX_FRAME)),
+            "trim" => Schema::Object(integer(0, 255)),
             "gray" | "enlarge" | "progressive" | "lossless" | "anim" => Schema::Object(
                 ObjectBuilder::new().schema_type(Type::String).enum_values(Some(spec::FLAG_VALUES)).build(),
             ),

@@ -79,6 +79,12 @@ pub struct SpecParams {
     /// The frame of an animation to render as a still, from 0.
     #[param(minimum = 0, maximum = 65535)]
     frame: Option<u32>,
+    /// Crop away borders of one colour (the top-left pixel's, or `bg`'s) before the rest of
+    /// the geometry; the value is how far (0-255, in any channel) a pixel may be from that
+    /// colour and still be border (`trim` alone: 10). Not with `crop`; on an animation, only
+    /// with `anim=0` or `frame`.
+    #[param(minimum = 0, maximum = 255)]
+    trim: Option<u8>,
     /// A named spec from the server's configuration; explicit parameters override it.
     preset: Option<String>,
     /// HMAC-SHA256 signature of the URL; required when the server has a signing key.
