@@ -1,4 +1,4 @@
-//! `cargo xtask deploy <env> [--dry-run] [--infra] [--image-archive FILE]`: preflight, the
+//! `cargo xtask deploy <env> [--dry-run] [--infra] [--image-archive FILE] [--values FILE]`: preflight, the
 //! image, then the release of its digest with the smoke test, rolled back on failure, and the
 //! record (release.rs). How depends on the environment's driver:
 //!
@@ -7,7 +7,8 @@
 //! - **helm** (local): build, save as an OCI archive named by its digest, load it onto the
 //!   nodes (the environment's load command), then `helm upgrade --install` with the digest
 //!   (helm_release.rs). `--image-archive FILE` deploys an OCI archive built elsewhere (a CI
-//!   job's) instead of building.
+//!   job's) instead of building; `--values FILE` adds a values file after the environment's
+//!   (the addresses of a cluster's own database and store, say).
 //!
 //! `--dry-run` prints every command in order, with placeholders (`sha256:<digest>`,
 //! `<commit>`) for what only a real run can know, and runs none.
@@ -27,6 +28,8 @@ pub(crate) struct Deploy {
     pub(crate) dry_run: bool,
     infra: bool,
     image_archive: Option<String>,
+    /// A values file after the environment's (helm driver).
+    values: Option<String>,
 }
 
 impl Deploy {
@@ -34,9 +37,10 @@ impl Deploy {
         let dry_run = args.flag("--dry-run");
         let infra = args.flag("--infra");
         let image_archive = args.option("--image-archive")?;
+        let values = args.option("--values")?;
         let env = args.positional("<env>")?;
         args.finish()?;
-        Ok(Deploy { env, dry_run, infra, image_archive })
+        Ok(Deploy { env, dry_run, infra, image_archive, values })
     }
 
     pub(crate) fn run(self, ctx: &Context) -> Result<(), String> {
@@ -51,6 +55,13 @@ impl Deploy {
     fn run_steps(&self, ctx: &Context, steps: &mut Steps<'_>) -> Result<(), StepError> {
         let target = environment::load(ctx, &self.env).map_err(|message| StepError { step: "preflight", message })?;
         match target {
+            Target::Argocd(env) if self.image_archive.is_some() || self.values.is_some() => Err(StepError {
+                step: "preflight",
+                message: format!(
+                    "--image-archive and --values are for Helm environments: {} releases the image it builds and deploy/{}/values.yaml as committed",
+                    env.name, env.name
+                ),
+            }),
             Target::Argocd(env) => self.argocd(ctx, steps, &env),
             Target::Helm(env) => self.helm(ctx, steps, &env),
         }
@@ -96,7 +107,7 @@ impl Deploy {
             &e2e::helm(ctx),
             &env.cluster.release,
             &env.cluster.namespace,
-            env.release.values.clone(),
+            env.release.values.iter().chain(&self.values).cloned().collect(),
             vec![format!("image.digest={digest}")],
             env.release.timeout_seconds,
             smoke,

@@ -48,7 +48,7 @@ commands:
                                      workflow checks, image smoke test, dependency policy, API and engine fuzzing
   deploy <env> [--dry-run] [--infra] preflight, build and push the image, Terraform (--infra), GitOps release by
                                      digest, Argo CD sync and health, smoke test; rolled back on failure
-  deploy local [--dry-run] [--image-archive FILE]
+  deploy local [--dry-run] [--image-archive FILE] [--values FILE]
                                      the same release with Helm on the current cluster: build (or FILE), load the
                                      image onto the nodes by digest, helm upgrade --install, smoke test, rollback
   promote <from> <to> [--dry-run]    release the digest verified in <from> to <to> (prod: blue-green with analysis)

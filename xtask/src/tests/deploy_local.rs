@@ -87,6 +87,18 @@ fn deploy_local_loads_the_image_by_digest_releases_with_helm_and_records_it_here
 }
 
 #[test]
+fn extra_values_follow_the_environments_and_gitops_environments_refuse_them() {
+    let fixture = local_fixture("local-values", Some(2));
+    let archive = oci_archive(&fixture);
+    let (_, result) = deploy(&fixture, &["local", "--image-archive", &archive, "--values", "/tmp/cluster.yaml"]);
+    result.unwrap();
+    let upgrade = helm_calls(&fixture).into_iter().find(|call| call.starts_with("helm upgrade")).unwrap();
+    assert!(upgrade.contains("-f deploy/local/values.yaml -f /tmp/cluster.yaml --set-string"), "{upgrade}");
+    let (_, result) = deploy(&fixture, &["staging", "--values", "/tmp/cluster.yaml"]);
+    assert!(result.unwrap_err().contains("--image-archive and --values are for Helm environments"));
+}
+
+#[test]
 fn the_archive_names_the_image_by_tag_and_by_its_manifest_digest() {
     let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{DIGEST}","size":7,"mediaType":"m"}}]}}"#);
     let (named, digest) = crate::image::named_index(&index, "localhost/pixelmill", "abc123").unwrap();
