@@ -49,8 +49,8 @@ const IMAGE: &str = "localhost/pixelmill:e2e";
 const LOAD_RATE: &str = "20";
 
 pub(crate) struct E2e {
-    /// The test of the test: pods without their preStop pause, and the upgrade under load must
-    /// then lose requests.
+    /// The test of the test: pods without their preStop pause and without the service's drain,
+    /// and the upgrade under load must then lose requests.
     pub(crate) broken_drain: bool,
 }
 
@@ -207,8 +207,15 @@ fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster, broken_dra
     // The node's address where the values file has its placeholder.
     let node_values = steps.run("values", || {
         let text = crate::context::read_file(ctx, VALUES)?.replace("192.0.2.2", &node);
-        // The test of the test: no preStop pause (the chart leaves the hook out at 0).
-        let text = if broken_drain { text + "\nlifecycle:\n  preStopSleepSeconds: 0\n" } else { text };
+        // The test of the test: no preStop pause (the chart leaves the hook out at 0), and no
+        // drain in the service (it stops at SIGTERM). Without the pause alone nothing is lost
+        // on this cluster: the service's close phase outlasts kube-proxy's update.
+        let text = if broken_drain {
+            text.replace("config:\n", "config:\n  shutdownDrainSeconds: 0\n")
+                + "\nlifecycle:\n  preStopSleepSeconds: 0\n"
+        } else {
+            text
+        };
         let path = ctx.scratch()?.join("e2e-node-values.yaml");
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok(path.display().to_string())
