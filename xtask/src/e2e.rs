@@ -251,8 +251,8 @@ fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster, broken_dra
         let report = ctx.scratch()?.join(format!("{name}.json"));
         let load = Load::start(ctx, &base, &key, &report, seconds)?;
         let changed = change();
-        let (failed, p99) = load.finish(ctx, &report)?;
-        ctx.say(&format!("{name}: {failed} failed requests, p99 {p99:.1} ms"));
+        let (failed, requests, p99) = load.finish(ctx, &report)?;
+        ctx.say(&format!("{name}: {failed} failed requests of {requests}, p99 {p99:.1} ms"));
         changed?;
         if failed > 0 {
             return Err(format!("{failed} requests failed while the pods were replaced"));
@@ -357,9 +357,9 @@ impl Load {
         Ok(Load { child })
     }
 
-    /// Waits for the load to end and reads its failed requests and p99.
-    fn finish(mut self, ctx: &Context, report: &Path) -> Result<(u64, f64), String> {
-        let Some(mut child) = self.child.take() else { return Ok((0, 0.0)) };
+    /// Waits for the load to end and reads its failed requests, all its requests and p99.
+    fn finish(mut self, ctx: &Context, report: &Path) -> Result<(u64, u64, f64), String> {
+        let Some(mut child) = self.child.take() else { return Ok((0, 0, 0.0)) };
         ctx.say("(waiting for the load to end)");
         let deadline = Instant::now() + Duration::from_secs(180);
         while child.try_wait().map_err(|e| e.to_string())?.is_none() {
@@ -372,8 +372,9 @@ impl Load {
         let text = std::fs::read_to_string(report).map_err(|e| format!("no load report {}: {e}", report.display()))?;
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("load report: {e}"))?;
         let failed = json["errors"]["total"].as_u64().unwrap_or(u64::MAX);
+        let requests = json["requests"].as_u64().unwrap_or(0);
         let p99 = json["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN);
-        Ok((failed, p99))
+        Ok((failed, requests, p99))
     }
 }
 
