@@ -107,6 +107,7 @@ impl Deploy {
             &e2e::helm(ctx),
             &env.cluster.release,
             &env.cluster.namespace,
+            &env.cluster.deployment,
             env.release.values.iter().chain(&self.values).cloned().collect(),
             vec![format!("image.digest={digest}")],
             env.release.timeout_seconds,

@@ -263,8 +263,17 @@ fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster, broken_dra
     let ship = |sets: &[&str], timeout_seconds: u64| -> Result<(), StepError> {
         let sets = sets.iter().map(|set| (*set).to_owned()).collect();
         let smoke = SmokeTarget::Url(base.clone());
-        let mut driver =
-            HelmRelease::new(&helm, RELEASE, NAMESPACE, vec![node_values.clone()], sets, timeout_seconds, smoke, None);
+        let mut driver = HelmRelease::new(
+            &helm,
+            RELEASE,
+            NAMESPACE,
+            RELEASE,
+            vec![node_values.clone()],
+            sets,
+            timeout_seconds,
+            smoke,
+            None,
+        );
         driver.api_key = Some(key.clone());
         release::ship(ctx, &mut Steps::new(&ctx.output), &mut driver)
     };

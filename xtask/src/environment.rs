@@ -140,6 +140,8 @@ pub(crate) struct HelmCluster {
     pub(crate) namespace: String,
     /// Helm release name.
     pub(crate) release: String,
+    /// The chart's Deployment: its full name for that release.
+    pub(crate) deployment: String,
 }
 
 #[derive(Debug, Deserialize)]

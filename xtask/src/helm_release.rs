@@ -16,6 +16,8 @@ pub(crate) struct HelmRelease {
     pub(crate) helm: String,
     pub(crate) release: String,
     pub(crate) namespace: String,
+    /// The chart's Deployment (its full name).
+    pub(crate) deployment: String,
     /// The chart's directory, relative to the repository root.
     pub(crate) chart: String,
     /// `-f` files, in order.
@@ -62,6 +64,7 @@ impl HelmRelease {
         helm: &str,
         release: &str,
         namespace: &str,
+        deployment: &str,
         values: Vec<String>,
         sets: Vec<String>,
         timeout_seconds: u64,
@@ -72,6 +75,7 @@ impl HelmRelease {
             helm: helm.to_owned(),
             release: release.to_owned(),
             namespace: namespace.to_owned(),
+            deployment: deployment.to_owned(),
             chart: "helm/pixelmill".to_owned(),
             values,
             sets,
@@ -102,6 +106,34 @@ impl HelmRelease {
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("helm history printed no JSON ({e}): {text}"))?;
         Ok(json.as_array().and_then(|revisions| revisions.last()).and_then(|last| last["revision"].as_u64()))
+    }
+
+    /// Waits until the rollout is complete and the pods it replaced are gone. `helm upgrade
+    /// --wait` returns once the new pods are ready, while the old ones still serve through the
+    /// Service for their preStop pause and drain: a smoke test then could pass on the old
+    /// release (seen on a real cluster: a release whose uploads all failed passed its smoke
+    /// test 0.3 s after the upgrade). Once no old pod exists, every answer is the new one's.
+    fn old_pods_gone(&self, ctx: &Context) -> Result<(), String> {
+        let kubectl = || Cmd::new("kubectl").args(["-n", &self.namespace]);
+        let timeout = format!("--timeout={}", self.timeout());
+        ctx.run(&kubectl().args(["rollout", "status", &format!("deployment/{}", self.deployment), &timeout]))?;
+        let selector = format!("app.kubernetes.io/name=pixelmill,app.kubernetes.io/instance={}", self.release);
+        let terminating = ctx.output(
+            &kubectl().args([
+                "get",
+                "pods",
+                "-l",
+                &selector,
+                "-o",
+                "jsonpath={range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name}{\"\\n\"}{end}",
+            ]),
+            "",
+        )?;
+        let pods: Vec<String> = terminating.split_whitespace().map(|name| format!("pod/{name}")).collect();
+        if pods.is_empty() {
+            return Ok(());
+        }
+        ctx.run(&kubectl().args(["wait", "--for=delete", &timeout]).args(pods))
     }
 
     /// The base URL of the smoke test.
@@ -159,6 +191,7 @@ impl Driver for HelmRelease {
     }
 
     fn verify(&self, ctx: &Context) -> Result<(), String> {
+        self.old_pods_gone(ctx)?;
         let base = self.base_url(ctx)?;
         let key = self.api_key(ctx)?;
         smoke::run_with_key(ctx, &base, key.as_deref())

@@ -5,6 +5,9 @@ use super::deploy::deploy;
 use super::*;
 
 const HISTORY: &str = "helm history pixelmill --max 1 -o json -n pixelmill-local";
+const ROLLOUT: &str = "kubectl -n pixelmill-local rollout status deployment/pixelmill --timeout=300s";
+const TERMINATING: &str =
+    "kubectl -n pixelmill-local get pods -l app.kubernetes.io/name=pixelmill,app.kubernetes.io/instance=pixelmill -o";
 const UPGRADE: &str =
     "helm upgrade --install pixelmill helm/pixelmill --create-namespace -n pixelmill-local -f deploy/local/values.yaml";
 
@@ -66,6 +69,8 @@ fn deploy_local_loads_the_image_by_digest_releases_with_helm_and_records_it_here
         "kind load image-archive <scratch>/image-named.tar".to_owned(),
         HISTORY.to_owned(),
         format!("{UPGRADE} --set-string image.digest={DIGEST} --wait --timeout 300s"),
+        ROLLOUT.to_owned(),
+        format!("{TERMINATING} jsonpath={{range .items[?(@.metadata.deletionTimestamp)]}}{{.metadata.name}}{{\"\\n\"}}{{end}}"),
         "kubectl -n pixelmill-local get service pixelmill -o jsonpath={.spec.clusterIP}:{.spec.ports[?(@.name==\"http\")].port}"
             .to_owned(),
     ];
@@ -117,6 +122,26 @@ fn the_archive_names_the_image_by_tag_and_by_its_manifest_digest() {
     }
     let two = format!(r#"{{"manifests":[{{"digest":"{DIGEST}"}},{{"digest":"{DIGEST_2}"}}]}}"#);
     assert!(crate::image::named_index(&two, "r", "t").unwrap_err().contains("lists 2 images"));
+}
+
+#[test]
+fn the_smoke_test_waits_until_the_replaced_pods_are_gone() {
+    let fixture = local_fixture("local-terminating", Some(3));
+    fixture.rule(&format!("{TERMINATING} *"), 0, "pixelmill-7cd7b7f96b-cw6xh pixelmill-7cd7b7f96b-vg6l8");
+    let archive = oci_archive(&fixture);
+    let (_, result) = deploy(&fixture, &["local", "--image-archive", &archive]);
+    result.unwrap();
+    let calls = fixture.calls();
+    let wait = "kubectl -n pixelmill-local wait --for=delete --timeout=300s pod/pixelmill-7cd7b7f96b-cw6xh pod/pixelmill-7cd7b7f96b-vg6l8";
+    let waited = calls.iter().position(|call| call == wait).unwrap_or_else(|| panic!("{calls:?}"));
+    let service = calls.iter().position(|call| call.contains("get service")).unwrap();
+    assert!(waited < service, "the wait comes before the smoke test: {calls:?}");
+    // A wait that times out fails the release's check, which is rolled back.
+    fixture.clear_calls();
+    fixture.rule("kubectl -n pixelmill-local wait *", 1, "error: timed out waiting for the condition");
+    let (_, result) = deploy(&fixture, &["local", "--image-archive", &archive]);
+    let error = result.unwrap_err();
+    assert!(error.contains("step `verify` failed") && error.contains("rolled pixelmill back to revision 3"), "{error}");
 }
 
 #[test]
@@ -194,6 +219,8 @@ fn dry_run_builds_saves_names_loads_and_releases_with_placeholders() {
         "$ kind load image-archive <scratch>/image-named.tar".to_owned(),
         format!("$ {HISTORY}"),
         format!("$ {UPGRADE} --set-string 'image.digest=sha256:<digest>' --wait --timeout 300s"),
+        format!("$ {ROLLOUT}"),
+        format!("$ {TERMINATING} 'jsonpath={{range .items[?(@.metadata.deletionTimestamp)]}}{{.metadata.name}}{{\"\\n\"}}{{end}}'"),
         "$ kubectl -n pixelmill-local get service pixelmill -o 'jsonpath={.spec.clusterIP}:{.spec.ports[?(@.name==\"http\")].port}'"
             .to_owned(),
     ];
