@@ -113,6 +113,8 @@ def pod_specs(docs):
         name = f"{doc['kind']}/{doc['metadata']['name']}"
         if doc["kind"] in ("Deployment", "Rollout", "Job"):
             pods.append((name, doc["spec"]["template"]["spec"]))
+        if doc["kind"] == "CronJob":
+            pods.append((name, doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
         if doc["kind"] == "AnalysisTemplate":
             for metric in doc["spec"]["metrics"]:
                 job = metric["provider"].get("job")
@@ -592,6 +594,27 @@ def test_migration_hook():
     docs = render(sets=("migration.enabled=false",))
     assert not [j for j in of_kind(docs, "Job") if j["metadata"]["name"] == "pixelmill-migrate"]
     assert one(docs, "ConfigMap", "pixelmill")["data"]["PIXELMILL_MIGRATE_ON_START"] == "true"
+
+
+def test_variant_gc_cron_job():
+    docs = render(DEPLOY / "prod" / "values.yaml", sets=("variantGc.unusedDays=45",))
+    cron = one(docs, "CronJob", "pixelmill-gc")
+    assert cron["spec"]["schedule"] == "17 3 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"] == ["gc", "--variants-unused-days", "45"]
+    # The service's configuration, Secret and ServiceAccount (its store access).
+    sources = [next(iter(e.values()))["name"] for e in container["envFrom"]]
+    assert sources == ["pixelmill", workload(docs)["spec"]["template"]["spec"]["containers"][0]["envFrom"][1]["secretRef"]["name"]]
+    assert pod["serviceAccountName"] == workload(docs)["spec"]["template"]["spec"]["serviceAccountName"]
+    # Its own NetworkPolicy selects its pods: out to the database and the store, nothing in.
+    labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    policy = one(docs, "NetworkPolicy", "pixelmill-gc")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["spec"]["ingress"] == [] and len(policy["spec"]["egress"]) >= 3
+    assert not SELECTOR.items() <= labels.items(), "the Service never selects a gc pod"
+    docs = render(sets=("variantGc.enabled=false",))
+    assert not of_kind(docs, "CronJob") and not [p for p in of_kind(docs, "NetworkPolicy") if p["metadata"]["name"].endswith("-gc")]
 
 
 def test_load_test_is_off_by_default():

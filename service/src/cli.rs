@@ -183,12 +183,16 @@ impl KeysCommand {
 }
 
 /// Remove blobs that no catalog row references and that are older than the grace period
-/// (left by a crash between writing a blob and its row). Nothing else is removed.
+/// (left by a crash between writing a blob and its row); with `--variants-unused-days N`, first
+/// the variants not served for N days (rows, then blobs). Originals are never removed.
 #[derive(Debug, Parser)]
 struct GcCommand {
     /// Only blobs at least this old are candidates, so uploads in progress are never touched.
     #[arg(long, default_value_t = 24)]
     grace_hours: u64,
+    /// Also remove the variants not served for this many days (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=36500))]
+    variants_unused_days: Option<u64>,
     /// Print what would be removed, remove nothing.
     #[arg(long)]
     dry_run: bool,
@@ -201,6 +205,15 @@ impl GcCommand {
         let catalog = Catalog::connect(&config.database_url, &config.data_dir).await?;
         let store =
             BlobStore::open(&config.storage, &config.s3_endpoint, &config.data_dir, config.store_timeout()).await?;
+        if let Some(days) = self.variants_unused_days {
+            let cutoff = crate::catalog::now_ms() - i64::try_from(days * 24 * 3600 * 1000).unwrap_or(i64::MAX);
+            let verb = if self.dry_run { "would remove" } else { "removed" };
+            let done = crate::retention::remove_unused_variants(&catalog, &store, cutoff, self.dry_run, |variant| {
+                println!("{verb} variant {}/{} ({} bytes)", variant.image_id, variant.variant_key, variant.bytes);
+            })
+            .await?;
+            println!("gc: {verb} {} variants not served for {days} days, {} bytes", done.variants, done.bytes);
+        }
         let grace = std::time::Duration::from_secs(self.grace_hours * 3600);
         let (mut examined, mut removed) = (0usize, 0usize);
         for prefix in ["originals/", "variants/"] {

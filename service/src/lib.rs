@@ -14,6 +14,8 @@ pub mod http;
 #[cfg(feature = "server")]
 pub mod processing;
 #[cfg(feature = "server")]
+pub mod retention;
+#[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
 pub mod telemetry;

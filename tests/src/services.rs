@@ -36,6 +36,22 @@ impl Database {
         format!("{server}/{}", self.name)
     }
 
+    /// Runs `test` with the URL of a fresh database, in a task of its own so that a failed
+    /// assertion still drops the database; the failure is then raised here.
+    pub async fn with_fresh<F, Fut>(test: F)
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let database = Database::create().await;
+        let outcome = tokio::spawn(test(database.url())).await;
+        // The test's pooled connections may still be open: `drop_now` forces them closed.
+        database.drop_now().await;
+        if let Err(failure) = outcome {
+            std::panic::resume_unwind(failure.into_panic());
+        }
+    }
+
     pub async fn drop_now(self) {
         let mut admin = PgConnection::connect(&self.admin_url).await.expect("connect to PostgreSQL");
         sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE {} WITH (FORCE)", self.name)))

@@ -100,19 +100,12 @@ async fn sqlite() {
 
 #[tokio::test]
 async fn postgres() {
-    let database = Database::create().await;
-    let url = database.url();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_path_buf();
-    let outcome = tokio::spawn(async move {
-        let catalog = Catalog::connect(&url, &data).await.unwrap();
-        backfill_fills_what_decodes_and_skips_the_rest(catalog, &data).await;
+    Database::with_fresh(|url| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::connect(&url, dir.path()).await.unwrap();
+        backfill_fills_what_decodes_and_skips_the_rest(catalog, dir.path()).await;
     })
     .await;
-    database.drop_now().await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
 }
 
 #[tokio::test]

@@ -76,6 +76,48 @@ async fn contract(catalog: Catalog) {
     variants_and_deletion(&catalog).await;
     api_keys(&catalog).await;
     placeholders(&catalog).await;
+    retention(&catalog).await;
+}
+
+/// When variants were last served: written at insert, touched at most once a granule, listed
+/// and removed by age, and a variant served meanwhile is not removed.
+async fn retention(catalog: &Catalog) {
+    let backend = catalog.backend();
+    const DAY: i64 = 24 * 3600 * 1000;
+    let owner = image(&new_id(), &sha256("retention"));
+    catalog.insert_image(&owner).await.unwrap();
+    let made = 1_700_000_000_000;
+    for key in ["r1", "r2", "r3"] {
+        let row = VariantRow { created_at_ms: made, ..variant(&owner.id, key) };
+        assert!(catalog.insert_variant(&row).await.unwrap(), "{backend}");
+    }
+    let ours = |rows: Vec<VariantRow>| {
+        rows.into_iter().filter(|row| row.image_id == owner.id).map(|row| row.variant_key).collect::<Vec<_>>()
+    };
+    // Last served when made: none is older than that, all are older than a day later.
+    assert!(ours(catalog.variants_unused_since(made, None, 100).await.unwrap()).is_empty(), "{backend}");
+    assert_eq!(
+        ours(catalog.variants_unused_since(made + DAY, None, 100).await.unwrap()),
+        ["r1", "r2", "r3"],
+        "{backend}"
+    );
+    // Served ten days later: written once, not again within the day.
+    let served = [(owner.id.clone(), "r1".to_owned())];
+    let later = made + 10 * DAY;
+    assert_eq!(catalog.touch_variants(&served, later, DAY).await.unwrap(), 1, "{backend}");
+    assert_eq!(catalog.touch_variants(&served, later + DAY / 2, DAY).await.unwrap(), 0, "{backend}");
+    let cutoff = made + 5 * DAY;
+    assert_eq!(ours(catalog.variants_unused_since(cutoff, None, 100).await.unwrap()), ["r2", "r3"], "{backend}");
+    // Paged by key after the last of a page.
+    let page = catalog.variants_unused_since(cutoff, Some((&owner.id, "r2")), 100).await.unwrap();
+    assert_eq!(ours(page), ["r3"], "{backend}");
+    // Removed only while still unused.
+    let gone = catalog.delete_variant_unused_since(&owner.id, "r2", cutoff).await.unwrap();
+    assert_eq!(gone.map(|row| row.variant_key).as_deref(), Some("r2"), "{backend}");
+    assert_eq!(catalog.delete_variant_unused_since(&owner.id, "r1", cutoff).await.unwrap(), None, "{backend}");
+    assert!(catalog.variant(&owner.id, "r1").await.unwrap().is_some(), "{backend}");
+    assert!(catalog.variant(&owner.id, "r2").await.unwrap().is_none(), "{backend}");
+    catalog.delete_image(&owner.id).await.unwrap();
 }
 
 /// Images without placeholders are found in id order, page by page, until filled.

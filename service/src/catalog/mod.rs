@@ -65,6 +65,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20261123000000, "catalog", include_str!("../../migrations/20261123000000_catalog.sql")),
     (20261205000000, "image frames", include_str!("../../migrations/20261205000000_image_frames.sql")),
     (20261206000000, "placeholders", include_str!("../../migrations/20261206000000_placeholders.sql")),
+    (20261206000001, "variant retention", include_str!("../../migrations/20261206000001_variant_retention.sql")),
 ];
 
 fn migrator() -> sqlx::migrate::Migrator {
@@ -457,11 +458,12 @@ impl Catalog {
         self.observe("insert_variant", async {
             // The EXISTS guard keeps SQLite (whose foreign keys may be off) from storing an orphan;
             // the image id is bound twice so that placeholders stay in increasing order.
+            // A new variant is served by the render that made it.
             let insert = sqlx::query(concat!(
                 "INSERT INTO variants (",
                 variant_columns!(),
-                ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM images WHERE id = $10) \
-                 ON CONFLICT (image_id, variant_key) DO NOTHING"
+                ", last_served_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                 WHERE EXISTS (SELECT 1 FROM images WHERE id = $11) ON CONFLICT (image_id, variant_key) DO NOTHING"
             ));
             let inserted = insert
                 .bind(variant.image_id.as_str())
@@ -472,6 +474,7 @@ impl Catalog {
                 .bind(i64::from(variant.height))
                 .bind(to_bigint(variant.bytes, "bytes")?)
                 .bind(variant.blob_key.as_str())
+                .bind(variant.created_at_ms)
                 .bind(variant.created_at_ms)
                 .bind(variant.image_id.as_str())
                 .execute(&self.pool)
@@ -490,6 +493,86 @@ impl Catalog {
                 .fetch_optional(&self.pool)
                 .await?;
             Ok(image.is_some())
+        })
+        .await
+    }
+
+    /// Records that these variants were served at `now_ms`, where their record is older than
+    /// `now_ms - granularity_ms` (a variant served all day is written once a day). Returns the
+    /// rows written.
+    pub async fn touch_variants(
+        &self,
+        served: &[(String, String)],
+        now_ms: i64,
+        granularity_ms: i64,
+    ) -> Result<u64, CatalogError> {
+        self.observe("touch_variants", async {
+            let mut written = 0;
+            for (image_id, variant_key) in served {
+                let done = sqlx::query(
+                    "UPDATE variants SET last_served_at = $1 \
+                     WHERE image_id = $2 AND variant_key = $3 AND last_served_at < $4",
+                )
+                .bind(now_ms)
+                .bind(image_id.as_str())
+                .bind(variant_key.as_str())
+                .bind(now_ms - granularity_ms)
+                .execute(&self.pool)
+                .await?;
+                written += done.rows_affected();
+            }
+            Ok(written)
+        })
+        .await
+    }
+
+    /// Up to `limit` variants last served before `cutoff_ms`, in `(image_id, variant_key)`
+    /// order after `after` (the last of the previous page).
+    pub async fn variants_unused_since(
+        &self,
+        cutoff_ms: i64,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<VariantRow>, CatalogError> {
+        self.observe("variants_unused_since", async {
+            let (image_id, variant_key) = after.unwrap_or(("", ""));
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                variant_columns!(),
+                " FROM variants WHERE last_served_at < $1 AND (image_id > $2 OR (image_id = $3 AND variant_key > $4)) \
+                 ORDER BY image_id, variant_key LIMIT $5"
+            ))
+            .bind(cutoff_ms)
+            .bind(image_id)
+            .bind(image_id)
+            .bind(variant_key)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(variant_from_row).collect()
+        })
+        .await
+    }
+
+    /// Deletes one variant's row if it was still last served before `cutoff_ms` (one served
+    /// meanwhile stays); returns the deleted row.
+    pub async fn delete_variant_unused_since(
+        &self,
+        image_id: &str,
+        variant_key: &str,
+        cutoff_ms: i64,
+    ) -> Result<Option<VariantRow>, CatalogError> {
+        self.observe("delete_variant", async {
+            let row = sqlx::query(concat!(
+                "DELETE FROM variants WHERE image_id = $1 AND variant_key = $2 AND last_served_at < $3 RETURNING ",
+                variant_columns!()
+            ))
+            .bind(image_id)
+            .bind(variant_key)
+            .bind(cutoff_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(variant_from_row).transpose()
         })
         .await
     }

@@ -65,7 +65,17 @@ struct Shared {
     hot: HotCache,
     metrics: PrometheusHandle,
     draining: AtomicBool,
+    /// Variants served since the last flush to the catalog (`flush_served`).
+    served: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
+
+/// How often the variants served are written to the catalog, and how fine the record is: a
+/// variant served all day is written once that day. Retention is counted in days.
+const SERVED_FLUSH: Duration = Duration::from_secs(60);
+const SERVED_GRANULARITY_MS: i64 = 24 * 3600 * 1000;
+/// Distinct variants remembered between flushes; reaching it starts a flush at once, and hits
+/// meanwhile are not remembered (a variant that hot is served again soon).
+const SERVED_MAX: usize = 100_000;
 
 impl AppState {
     /// Connects the catalog (running migrations when configured to) and the store.
@@ -91,6 +101,7 @@ impl AppState {
             hot: HotCache::new(config.memory_cache_bytes, Duration::from_secs(config.memory_cache_ttl_seconds)),
             metrics: telemetry::metrics(),
             draining: AtomicBool::new(false),
+            served: std::sync::Mutex::new(std::collections::HashSet::new()),
             config,
         })))
     }
@@ -122,6 +133,32 @@ impl AppState {
     fn signing_key(&self) -> Option<&[u8]> {
         let key = self.0.config.signing_key.as_bytes();
         (!key.is_empty()).then_some(key)
+    }
+
+    /// Notes that a variant was served; the catalog hears of it at the next flush. Returns
+    /// whether the set is full (a flush is due now).
+    fn note_served(&self, image_id: &str, variant_key: &str) -> bool {
+        let mut served = self.0.served.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if served.len() < SERVED_MAX {
+            served.insert((image_id.to_owned(), variant_key.to_owned()));
+        }
+        served.len() >= SERVED_MAX
+    }
+
+    /// Writes the variants served since the last flush to the catalog. A failure is logged and
+    /// the batch dropped: the record is coarse, and the next hits write it again.
+    pub async fn flush_served(&self) {
+        let batch: Vec<(String, String)> = {
+            let mut served = self.0.served.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            served.drain().collect()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let now = crate::catalog::now_ms();
+        if let Err(error) = self.catalog().touch_variants(&batch, now, SERVED_GRANULARITY_MS).await {
+            tracing::warn!(%error, variants = batch.len(), "could not record the variants served");
+        }
     }
 
     fn hot(&self) -> &HotCache {
@@ -287,13 +324,20 @@ impl Application {
             "listening"
         );
         let metrics = state.0.metrics.clone();
+        let served_state = state.clone();
         let upkeep = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(5));
+            let mut last_flush = tokio::time::Instant::now();
             loop {
                 every.tick().await;
                 metrics.run_upkeep();
+                if last_flush.elapsed() >= SERVED_FLUSH {
+                    served_state.flush_served().await;
+                    last_flush = tokio::time::Instant::now();
+                }
             }
         });
+        let flush_state = state.clone();
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
         let drain_state = state.clone();
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -323,6 +367,7 @@ impl Application {
             }
         };
         upkeep.abort();
+        flush_state.flush_served().await;
         tracing::info!("stopped");
         result
     }

@@ -117,6 +117,27 @@ async fn an_upload_has_placeholders_and_its_dominant_colour() {
 }
 
 #[tokio::test]
+async fn cache_hits_are_recorded_for_retention_without_a_write_each() {
+    let app = app_with(|_| {}).await;
+    let id = json(app.upload(png(40, 30, 9)).await).await["id"].as_str().unwrap().to_owned();
+    let uri = format!("/v1/images/{id}/render?w=20&fmt=png");
+    assert_eq!(header_of(&app.get(&uri).await, "x-cache"), "miss");
+    let served = || app.state.0.served.lock().unwrap().clone();
+    assert!(served().is_empty(), "a miss is recorded by its insert");
+    for _ in 0..3 {
+        assert_eq!(header_of(&app.get(&uri).await, "x-cache"), "hit");
+    }
+    let key = crate::engine::Spec::parse("w=20&fmt=png", &Presets::default()).unwrap().variant_key();
+    assert_eq!(served(), [(id.clone(), key.clone())].into_iter().collect(), "three hits, one entry");
+    app.state.flush_served().await;
+    assert!(served().is_empty());
+    // The variant was made just now: a day has not passed, so the flush wrote nothing, and it
+    // is not unused since a minute ago.
+    let recent = app.state.catalog().variants_unused_since(crate::catalog::now_ms() - 60_000, None, 10).await.unwrap();
+    assert!(recent.is_empty(), "{recent:?}");
+}
+
+#[tokio::test]
 async fn client_errors_are_problems_naming_their_cause() {
     let app = app_with(|config| config.limits.max_body_bytes = 10_000).await;
     let id = json(app.upload(png(8, 8, 2)).await).await["id"].as_str().unwrap().to_owned();
