@@ -56,6 +56,9 @@ pub struct Config {
     /// Seconds an entry of the memory cache is trusted; a delete on another replica is seen after
     /// at most this long. `PIXELMILL_MEMORY_CACHE_TTL_SECONDS`.
     pub memory_cache_ttl_seconds: u64,
+    /// Variants stored for one image; past it the least recently served are evicted. 0: no
+    /// quota. `PIXELMILL_MAX_VARIANTS_PER_IMAGE`.
+    pub max_variants_per_image: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +116,7 @@ impl Default for Config {
             shutdown_close_seconds: 5,
             memory_cache_bytes: 64 * 1024 * 1024,
             memory_cache_ttl_seconds: 60,
+            max_variants_per_image: 200,
         }
     }
 }
@@ -207,6 +211,7 @@ impl Config {
                 "PIXELMILL_SHUTDOWN_CLOSE_SECONDS" => self.shutdown_close_seconds = parse(name, value)?,
                 "PIXELMILL_MEMORY_CACHE_BYTES" => self.memory_cache_bytes = parse(name, value)?,
                 "PIXELMILL_MEMORY_CACHE_TTL_SECONDS" => self.memory_cache_ttl_seconds = parse(name, value)?,
+                "PIXELMILL_MAX_VARIANTS_PER_IMAGE" => self.max_variants_per_image = parse(name, value)?,
                 "PIXELMILL_MAX_BODY_BYTES" => self.limits.max_body_bytes = parse(name, value)?,
                 "PIXELMILL_MAX_INPUT_PIXELS" => self.limits.max_input_pixels = parse(name, value)?,
                 "PIXELMILL_MAX_OUTPUT_PIXELS" => self.limits.max_output_pixels = parse(name, value)?,
@@ -395,6 +400,7 @@ mod tests {
             "PIXELMILL_LOG_FORMAT",
             "PIXELMILL_SHUTDOWN_DRAIN_SECONDS",
             "PIXELMILL_SHUTDOWN_CLOSE_SECONDS",
+            "PIXELMILL_MAX_VARIANTS_PER_IMAGE",
             "PIXELMILL_MAX_BODY_BYTES",
             "PIXELMILL_MAX_INPUT_PIXELS",
             "PIXELMILL_MAX_OUTPUT_PIXELS",

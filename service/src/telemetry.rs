@@ -13,6 +13,9 @@ pub const HTTP_REQUESTS: &str = "pixelmill_http_requests_total";
 pub const HTTP_DURATION: &str = "pixelmill_http_request_duration_seconds";
 pub const RENDER_DURATION: &str = "pixelmill_render_duration_seconds";
 pub const VARIANT_CACHE: &str = "pixelmill_variant_cache_total";
+pub const VARIANT_EVICTIONS: &str = "pixelmill_variant_evictions_total";
+pub const VARIANTS_STORED: &str = "pixelmill_variants_stored";
+pub const VARIANT_BYTES_STORED: &str = "pixelmill_variant_bytes_stored";
 pub const RENDERS_IN_FLIGHT: &str = "pixelmill_renders_in_flight";
 pub const RENDER_REJECTED: &str = "pixelmill_render_rejected_total";
 pub const RENDER_PANICS: &str = "pixelmill_render_panics_total";
@@ -62,6 +65,13 @@ fn describe() {
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request, by route template.");
     describe_histogram!(RENDER_DURATION, Unit::Seconds, "Time spent in each render stage: decode, transform, encode.");
     describe_counter!(VARIANT_CACHE, "Variant lookups: hit (served from the store) or miss (rendered).");
+    describe_counter!(VARIANT_EVICTIONS, "Variants evicted to keep an image within max_variants_per_image.");
+    describe_gauge!(VARIANTS_STORED, "Variants stored in all, as the catalog last counted them (every minute).");
+    describe_gauge!(
+        VARIANT_BYTES_STORED,
+        Unit::Bytes,
+        "Bytes of the variants stored, as the catalog last counted them."
+    );
     describe_gauge!(RENDERS_IN_FLIGHT, "Renders running on the render pool now.");
     describe_counter!(RENDER_REJECTED, "Renders refused: overloaded (queue full) or timeout.");
     describe_counter!(RENDER_PANICS, "Render jobs that panicked (a bug): answered 500, the server kept serving.");

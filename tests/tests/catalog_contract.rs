@@ -117,6 +117,19 @@ async fn retention(catalog: &Catalog) {
     assert_eq!(catalog.delete_variant_unused_since(&owner.id, "r1", cutoff).await.unwrap(), None, "{backend}");
     assert!(catalog.variant(&owner.id, "r1").await.unwrap().is_some(), "{backend}");
     assert!(catalog.variant(&owner.id, "r2").await.unwrap().is_none(), "{backend}");
+    // The quota's order: most recently served first, then the greater key.
+    let kept = |rows: Vec<VariantRow>| rows.into_iter().map(|row| row.variant_key).collect::<Vec<_>>();
+    assert_eq!(kept(catalog.variants_over_quota(&owner.id, 1).await.unwrap()), ["r3"], "{backend}");
+    assert_eq!(kept(catalog.variants_over_quota(&owner.id, 0).await.unwrap()), ["r1", "r3"], "{backend}");
+    assert!(catalog.variants_over_quota(&owner.id, 2).await.unwrap().is_empty(), "{backend}");
+    let (count, bytes) = catalog.variant_totals().await.unwrap();
+    assert!(count >= 2 && bytes >= 2 * 4_321, "{backend}: {count} variants, {bytes} bytes");
+    assert_eq!(
+        catalog.delete_variant(&owner.id, "r3").await.unwrap().map(|row| row.variant_key).as_deref(),
+        Some("r3")
+    );
+    assert_eq!(catalog.delete_variant(&owner.id, "r3").await.unwrap(), None, "{backend}");
+    assert_eq!(catalog.variant_totals().await.unwrap(), (count - 1, bytes - 4_321), "{backend}");
     catalog.delete_image(&owner.id).await.unwrap();
 }
 

@@ -603,3 +603,39 @@ async fn pixelmill_load_judges_thresholds_and_reports_failures() {
     assert_eq!(status.code(), Some(3));
     assert!(stderr.contains("not ready"), "{stderr}");
 }
+
+/// 16 new variants of one image at once, with a quota of 5: every request is served, and the
+/// image is left with exactly its 5 most recently served variants; the other 11 are evicted
+/// once each, row and blob.
+async fn the_variant_quota_holds_under_concurrent_renders(backend: Backend) {
+    let server = spawn_app(backend, &[("PIXELMILL_MAX_VARIANTS_PER_IMAGE", "5")]).await;
+    let uploaded: Value = server.upload(png(&pattern(300, 200))).await.json().await.unwrap();
+    let id = uploaded["id"].as_str().unwrap().to_owned();
+    let renders: Vec<_> = (0..16)
+        .map(|n| tokio::spawn(server.client.get(server.url(&format!("/v1/images/{id}/render?w={}", 40 + n))).send()))
+        .collect();
+    for render in renders {
+        let response = render.await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-cache"], "miss");
+    }
+    assert_eq!(server.metric("pixelmill_variant_evictions_total").await, 11.0);
+    let catalog = match &server.database {
+        Some(database) => pixelmill::catalog::Catalog::connect(&database.url(), server.data_dir.path()).await,
+        None => pixelmill::catalog::Catalog::connect("", server.data_dir.path()).await,
+    }
+    .unwrap();
+    assert_eq!(catalog.variant_totals().await.unwrap().0, 5);
+    assert!(catalog.variants_over_quota(&id, 5).await.unwrap().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_variant_quota_holds_on_the_embedded_default() {
+    the_variant_quota_holds_under_concurrent_renders(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn the_variant_quota_holds_on_postgres_and_s3() {
+    the_variant_quota_holds_under_concurrent_renders(Backend::PostgresAndS3).await;
+}

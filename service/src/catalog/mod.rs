@@ -577,6 +577,44 @@ impl Catalog {
         .await
     }
 
+    /// The variants of an image past the `keep` most recently served (ties: the greater key
+    /// stays): what a quota of `keep` evicts.
+    pub async fn variants_over_quota(&self, image_id: &str, keep: u64) -> Result<Vec<VariantRow>, CatalogError> {
+        self.observe("variants_over_quota", async {
+            // SQLite needs a LIMIT before an OFFSET; no image has this many variants.
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                variant_columns!(),
+                " FROM variants WHERE image_id = $1 ORDER BY last_served_at DESC, variant_key DESC LIMIT $2 OFFSET $3"
+            ))
+            .bind(image_id)
+            .bind(i64::MAX)
+            .bind(to_bigint(keep, "keep")?)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(variant_from_row).collect()
+        })
+        .await
+    }
+
+    /// Deletes one variant's row; returns it, or `None` if it was gone already.
+    pub async fn delete_variant(&self, image_id: &str, variant_key: &str) -> Result<Option<VariantRow>, CatalogError> {
+        self.delete_variant_unused_since(image_id, variant_key, i64::MAX).await
+    }
+
+    /// Variants stored, and their bytes, in all.
+    pub async fn variant_totals(&self) -> Result<(u64, u64), CatalogError> {
+        self.observe("variant_totals", async {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS variants, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS bytes FROM variants",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            Ok((from_bigint(&row, "variants")?, from_bigint(&row, "bytes")?))
+        })
+        .await
+    }
+
     /// Whether any row references this blob key: `originals/<sha256>` an image with that sha256,
     /// `variants/...` a variant with that blob key. Other keys are never referenced.
     pub async fn blob_is_referenced(&self, blob_key: &str) -> Result<bool, CatalogError> {

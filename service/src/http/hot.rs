@@ -87,6 +87,13 @@ impl HotCache {
         self.fresh(self.variants.as_ref()?.get(key))
     }
 
+    /// Forgets a variant (evicted here).
+    pub fn remove_variant(&self, key: &str) {
+        if let Some(variants) = &self.variants {
+            variants.remove(key);
+        }
+    }
+
     pub fn put_variant(&self, key: String, bytes: Bytes) {
         if let Some(variants) = &self.variants {
             variants.insert(key, Entry { value: bytes, stored: Instant::now() });

@@ -161,6 +161,17 @@ impl AppState {
         }
     }
 
+    /// Sets the gauges of variants stored and their bytes from the catalog.
+    async fn count_variants(&self) {
+        match self.catalog().variant_totals().await {
+            Ok((variants, bytes)) => {
+                metrics::gauge!(telemetry::VARIANTS_STORED).set(variants as f64);
+                metrics::gauge!(telemetry::VARIANT_BYTES_STORED).set(bytes as f64);
+            }
+            Err(error) => tracing::warn!(%error, "could not count the variants stored"),
+        }
+    }
+
     fn hot(&self) -> &HotCache {
         &self.0.hot
     }
@@ -328,11 +339,13 @@ impl Application {
         let upkeep = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(5));
             let mut last_flush = tokio::time::Instant::now();
+            served_state.count_variants().await;
             loop {
                 every.tick().await;
                 metrics.run_upkeep();
                 if last_flush.elapsed() >= SERVED_FLUSH {
                     served_state.flush_served().await;
+                    served_state.count_variants().await;
                     last_flush = tokio::time::Instant::now();
                 }
             }

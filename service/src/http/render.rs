@@ -270,7 +270,35 @@ async fn render_variant(
         return Err(ApiError::not_found("image with this id"));
     }
     state.hot().put_variant(blob_key.to_string(), bytes.clone());
+    evict_over_quota(&state, &image.id).await;
     Ok(Arc::new(RenderedVariant { bytes, format: rendered.format }))
+}
+
+/// Keeps the image's stored variants within `max_variants_per_image`: the least recently
+/// served go, row then blob. Run after every insert, so that concurrent renders each see the
+/// rows committed before them and the last one leaves the image at the quota. A failure is
+/// logged, not the request's: the variant was served, and the next insert tries again.
+async fn evict_over_quota(state: &AppState, image_id: &str) {
+    let quota = state.config().max_variants_per_image;
+    if quota == 0 {
+        return;
+    }
+    let evicted = async {
+        for variant in state.catalog().variants_over_quota(image_id, quota).await? {
+            if state.catalog().delete_variant(&variant.image_id, &variant.variant_key).await?.is_none() {
+                continue; // Evicted by a concurrent render already.
+            }
+            if !state.catalog().blob_is_referenced(&variant.blob_key).await? {
+                state.store().delete(&BlobKey::parse(&variant.blob_key)?).await?;
+            }
+            state.hot().remove_variant(&variant.blob_key);
+            metrics::counter!(telemetry::VARIANT_EVICTIONS).increment(1);
+        }
+        Ok::<(), ApiError>(())
+    };
+    if let Err(error) = evicted.await {
+        tracing::warn!(image = image_id, error = ?error, "could not evict variants over the quota");
+    }
 }
 
 #[cfg(test)]
