@@ -347,20 +347,12 @@ async fn sqlite() {
 
 #[tokio::test]
 async fn postgres() {
-    let database = Database::create().await;
-    let url = database.url();
-    // The contract runs in its own task so that a failed assertion still drops the database.
-    let outcome = tokio::spawn(async move {
+    Database::with_fresh(|url| async move {
         let catalog = Catalog::connect(&url, Path::new("/nonexistent")).await.unwrap();
         assert_eq!(catalog.backend(), "postgres");
         contract(catalog).await;
     })
     .await;
-    // The catalog's pooled connections may still be open: `drop_now` forces them closed.
-    database.drop_now().await;
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
-    }
 }
 
 #[tokio::test]

@@ -291,21 +291,25 @@ pub(crate) fn helm_release(
 ) -> Result<Option<ContainerTool>, String> {
     let container = self::tools(ctx, tools)?;
     let mut failures = Vec::new();
-    for path in &env.release.values {
-        if let Err(e) = context::read_file(ctx, path) {
-            failures.push(e);
+    for (index, path) in env.release.values.iter().enumerate() {
+        let text = match context::read_file(ctx, path) {
+            Ok(text) => text,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        // The first file names the image.
+        if index > 0 {
+            continue;
         }
-    }
-    if let Some(first) = env.release.values.first()
-        && let Ok(text) = context::read_file(ctx, first)
-    {
         match values::repository(&text) {
             Ok(pulled) if pulled == env.image.repository => {}
             Ok(pulled) => failures.push(format!(
-                "{first} pulls image.repository `{pulled}`, but deploy/{}/environment.toml loads the image as `{}`",
+                "{path} pulls image.repository `{pulled}`, but deploy/{}/environment.toml loads the image as `{}`",
                 env.name, env.image.repository
             )),
-            Err(e) => failures.push(format!("{first}: {e}")),
+            Err(e) => failures.push(format!("{path}: {e}")),
         }
     }
     failures.extend(branch_and_tree(ctx, &env.name, &env.release.allowed_branches)?.1);

@@ -158,11 +158,7 @@ pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, En
     if plan.frames > 1 {
         return render_animation(input, &probe, &plan, spec, started);
     }
-    let image = if plan.frame > 0 {
-        decode::frame(input, &probe, plan.frame)?
-    } else {
-        decode::decode(input, &probe, plan.shrink, limits)?
-    };
+    let image = decode_still(input, &probe, &plan, limits)?;
     let decoded = Instant::now();
     let (image, plan) = match spec.trim {
         None => (transform(image, &probe, &plan, spec)?, plan),
@@ -229,6 +225,20 @@ fn render_animation(
     Ok(Rendered { bytes, format: plan.format, width: size.0, height: size.1, shrink_on_load: plan.shrink, timings })
 }
 
+/// The still a plan renders: its frame of an animation, else the image at the plan's shrink.
+fn decode_still(
+    input: &[u8],
+    probe: &decode::Probe,
+    plan: &plan::RenderPlan,
+    limits: &Limits,
+) -> Result<image::DynamicImage, EngineError> {
+    if plan.frame > 0 {
+        decode::frame(input, probe, plan.frame)
+    } else {
+        decode::decode(input, probe, plan.shrink, limits)
+    }
+}
+
 /// `trim`: the decoded still turned as displayed, and the plan of the rest with the borders of
 /// one colour cropped away (as `crop` would; the whole image when it is all border). The plan
 /// is made again for that crop, and checked against the budget and the limits, before any
@@ -253,11 +263,7 @@ pub fn trimmed_plan(input: &[u8], spec: &Spec, limits: &Limits) -> Result<plan::
     if spec.trim.is_none() {
         return Ok(plan);
     }
-    let image = if plan.frame > 0 {
-        decode::frame(input, &probe, plan.frame)?
-    } else {
-        decode::decode(input, &probe, plan.shrink, limits)?
-    };
+    let image = decode_still(input, &probe, &plan, limits)?;
     trimmed(image, &probe, spec, limits).map(|(_, plan)| plan)
 }
 

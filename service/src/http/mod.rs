@@ -44,7 +44,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::engine::{Limits, Presets};
 use crate::processing::{RenderPool, SingleFlight};
-use crate::store::BlobStore;
+use crate::store::{BlobKey, BlobStore};
 use crate::telemetry;
 
 pub use self::openapi::openapi;
@@ -65,8 +65,9 @@ struct Shared {
     hot: HotCache,
     metrics: PrometheusHandle,
     draining: AtomicBool,
-    /// Variants served since the last flush to the catalog (`flush_served`).
-    served: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    /// Blob keys of the variants served since the last flush to the catalog (`flush_served`):
+    /// a repeated hit finds its key without allocating.
+    served: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// How often the variants served are written to the catalog, and how fine the record is: a
@@ -135,12 +136,12 @@ impl AppState {
         (!key.is_empty()).then_some(key)
     }
 
-    /// Notes that a variant was served; the catalog hears of it at the next flush. Returns
-    /// whether the set is full (a flush is due now).
-    fn note_served(&self, image_id: &str, variant_key: &str) -> bool {
+    /// Notes that the variant stored under `blob_key` was served; the catalog hears of it at
+    /// the next flush. Returns whether the set is full (a flush is due now).
+    fn note_served(&self, blob_key: &BlobKey) -> bool {
         let mut served = self.0.served.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if served.len() < SERVED_MAX {
-            served.insert((image_id.to_owned(), variant_key.to_owned()));
+        if served.len() < SERVED_MAX && !served.contains(blob_key.as_str()) {
+            served.insert(blob_key.as_str().to_owned());
         }
         served.len() >= SERVED_MAX
     }
@@ -150,7 +151,7 @@ impl AppState {
     pub async fn flush_served(&self) {
         let batch: Vec<(String, String)> = {
             let mut served = self.0.served.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            served.drain().collect()
+            served.drain().filter_map(|key| BlobKey::parse(&key).ok()?.variant_of()).collect()
         };
         if batch.is_empty() {
             return;

@@ -220,7 +220,7 @@ pub async fn render_image(
     };
     if let Some(bytes) = hit {
         metrics::counter!(telemetry::VARIANT_CACHE, "result" => "hit").increment(1);
-        if state.note_served(&image.id, &variant_key) {
+        if state.note_served(&blob_key) {
             let flushing = state.clone();
             tokio::spawn(async move { flushing.flush_served().await });
         }

@@ -128,7 +128,9 @@ async fn cache_hits_are_recorded_for_retention_without_a_write_each() {
         assert_eq!(header_of(&app.get(&uri).await, "x-cache"), "hit");
     }
     let key = crate::engine::Spec::parse("w=20&fmt=png", &Presets::default()).unwrap().variant_key();
-    assert_eq!(served(), [(id.clone(), key.clone())].into_iter().collect(), "three hits, one entry");
+    let blob = BlobKey::variant(&id, &key, "png").unwrap();
+    assert_eq!(served(), [blob.as_str().to_owned()].into_iter().collect(), "three hits, one entry");
+    assert_eq!(blob.variant_of(), Some((id.clone(), key)));
     app.state.flush_served().await;
     assert!(served().is_empty());
     // The variant was made just now: a day has not passed, so the flush wrote nothing, and it

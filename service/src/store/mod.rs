@@ -46,6 +46,13 @@ impl BlobKey {
         BlobKey::parse(&format!("variants/{image_id}/{variant_key}.{extension}"))
     }
 
+    /// The image id and variant key of a `variants/<image id>/<variant key>.<extension>` key.
+    pub fn variant_of(&self) -> Option<(String, String)> {
+        let (image_id, file) = self.0.strip_prefix("variants/")?.split_once('/')?;
+        let (variant_key, _) = file.split_once('.')?;
+        Some((image_id.to_owned(), variant_key.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
