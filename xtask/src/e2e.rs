@@ -302,7 +302,8 @@ fn run_steps(ctx: &Context, steps: &mut Steps<'_>, cluster: &Cluster, broken_dra
         under_load("upgrade", 60, &|| ship(&["podAnnotations.e2e-revision=2"], 180).map_err(|e| e.message))
     })?;
     steps.run("bad release", || {
-        under_load("bad-release", 110, &|| {
+        // The load covers the 60 s wait and the rollback after it, with room to spare.
+        under_load("bad-release", 85, &|| {
             // A flag the service refuses: its pods exit at start, while the migration hook
             // (its own arguments) passes, so the Deployment itself is what never gets Ready.
             match ship(&["args={serve,--no-such-flag}"], 60) {
