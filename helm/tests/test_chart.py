@@ -464,6 +464,14 @@ def test_config_map_holds_the_service_config():
     assert {"configMapRef": {"name": "pixelmill"}} in env_from, env_from
 
 
+def test_watermarks_are_named_blob_keys():
+    assert "PIXELMILL_WATERMARKS" not in config_data(render())
+    docs = render(set_strings=("config.watermarks.logo=watermarks/logo.png", "config.watermarks.badge=marks/b.png"))
+    assert config_data(docs)["PIXELMILL_WATERMARKS"] == "badge=blob:marks/b.png;logo=blob:watermarks/logo.png"
+    for bad in ("config.watermarks.a b=x.png", "config.watermarks.logo=../x.png", "config.watermarks.logo=originals/x"):
+        assert render_error(set_strings=(bad,)), bad
+
+
 def test_checksum_changes_only_with_config():
     base = config_checksum(render(sets=("autoscaling.enabled=false",)))
     changed = config_checksum(render(sets=("autoscaling.enabled=false", "config.maxRendersInFlight=64")))

@@ -13,7 +13,8 @@ use rayon::prelude::*;
 use crate::catalog::{ApiKeyRow, Catalog};
 use crate::config::Config;
 use crate::engine::spec::FormatRequest;
-use crate::engine::{self, Limits, Presets, Spec};
+use crate::engine::watermark::Watermark;
+use crate::engine::{self, Limits, Presets, Spec, Watermarks};
 use crate::store::BlobStore;
 use crate::{http, telemetry};
 
@@ -287,6 +288,9 @@ struct RenderCommand {
     /// One JSON object per file on stdout instead of a line of text.
     #[arg(long)]
     json: bool,
+    /// A watermark the spec may name with `wm=NAME` (repeatable).
+    #[arg(long = "watermark", value_name = "NAME=FILE")]
+    watermarks: Vec<String>,
     /// Largest source image in pixels.
     #[arg(long, env = "PIXELMILL_MAX_INPUT_PIXELS", default_value_t = Limits::default().max_input_pixels)]
     max_input_pixels: u64,
@@ -315,7 +319,29 @@ struct FileReport {
 
 impl RenderCommand {
     fn run(self) -> ExitCode {
-        let spec = match Spec::parse(&self.spec, &Presets::default()) {
+        let limits = Limits {
+            max_input_pixels: self.max_input_pixels,
+            max_output_pixels: self.max_output_pixels,
+            max_render_bytes: self.max_render_bytes,
+            max_jpeg_scans: self.max_jpeg_scans,
+            max_animation_frames: self.max_animation_frames,
+            max_animation_pixels: self.max_animation_pixels,
+        };
+        let watermarks = match self.load_watermarks(&limits) {
+            Ok(watermarks) => watermarks,
+            Err(error) => {
+                eprintln!("pixelmill: {error:#}");
+                return ExitCode::from(2);
+            }
+        };
+        let presets = match Presets::with_watermarks(Default::default(), watermarks.infos()) {
+            Ok(presets) => presets,
+            Err(error) => {
+                eprintln!("pixelmill: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let spec = match Spec::parse(&self.spec, &presets) {
             Ok(spec) if spec.format == Some(FormatRequest::Auto) => {
                 eprintln!("pixelmill: fmt=auto negotiates with a browser's Accept header; name a format here");
                 return ExitCode::from(2);
@@ -330,14 +356,6 @@ impl RenderCommand {
             eprintln!("pixelmill: cannot create {}: {error}", self.out_dir.display());
             return ExitCode::from(2);
         }
-        let limits = Limits {
-            max_input_pixels: self.max_input_pixels,
-            max_output_pixels: self.max_output_pixels,
-            max_render_bytes: self.max_render_bytes,
-            max_jpeg_scans: self.max_jpeg_scans,
-            max_animation_frames: self.max_animation_frames,
-            max_animation_pixels: self.max_animation_pixels,
-        };
         let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("render-{i}"));
         if let Some(threads) = self.threads {
             pool = pool.num_threads(threads.max(1));
@@ -350,7 +368,10 @@ impl RenderCommand {
             }
         };
         let results: Vec<(PathBuf, anyhow::Result<FileReport>)> = pool.install(|| {
-            self.files.par_iter().map(|file| (file.clone(), self.render_file(file, &spec, &limits))).collect()
+            self.files
+                .par_iter()
+                .map(|file| (file.clone(), self.render_file(file, &spec, &limits, &watermarks)))
+                .collect()
         });
         let mut failures = 0;
         for (file, result) in results {
@@ -369,12 +390,34 @@ impl RenderCommand {
         ExitCode::SUCCESS
     }
 
-    fn render_file(&self, file: &Path, spec: &Spec, limits: &Limits) -> anyhow::Result<FileReport> {
+    /// The `--watermark NAME=FILE` options, loaded.
+    fn load_watermarks(&self, limits: &Limits) -> anyhow::Result<Watermarks> {
+        let mut loaded = std::collections::BTreeMap::new();
+        for option in &self.watermarks {
+            let (name, file) = option.split_once('=').context("--watermark takes NAME=FILE")?;
+            anyhow::ensure!(
+                engine::spec::is_watermark_name(name),
+                "watermark name {name:?} must be 1 to 64 letters, digits, `-` or `_`"
+            );
+            let bytes = std::fs::read(file).with_context(|| format!("watermark `{name}`: cannot read {file}"))?;
+            let watermark = Watermark::load(&bytes, limits).with_context(|| format!("watermark `{name}` ({file})"))?;
+            loaded.insert(name.to_owned(), watermark);
+        }
+        Ok(Watermarks::new(loaded))
+    }
+
+    fn render_file(
+        &self,
+        file: &Path,
+        spec: &Spec,
+        limits: &Limits,
+        watermarks: &Watermarks,
+    ) -> anyhow::Result<FileReport> {
         let input = std::fs::read(file).context("cannot read")?;
-        let mut rendered = engine::render(&input, spec, limits)?;
+        let mut rendered = engine::render_with(&input, spec, limits, watermarks)?;
         let started = Instant::now();
         for _ in 0..self.repeat {
-            rendered = engine::render(&input, spec, limits)?;
+            rendered = engine::render_with(&input, spec, limits, watermarks)?;
         }
         let mean_ms = if self.repeat > 0 {
             started.elapsed().as_secs_f64() * 1000.0 / f64::from(self.repeat)

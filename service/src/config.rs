@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::engine::spec::{WatermarkInfo, is_watermark_name};
 use crate::engine::{Limits, Presets, SpecError};
 
 /// The values of `log_format` (the chart's schema is tested against this list).
@@ -41,6 +42,11 @@ pub struct Config {
     pub presets_only: bool,
     /// Named specs: `[presets] thumb = "w=200&h=200&fit=cover"`. `PIXELMILL_PRESETS` as `name=spec;name=spec`.
     pub presets: BTreeMap<String, String>,
+    /// Named watermarks for `wm=NAME`: `[watermarks.logo] file = "/etc/pixelmill/logo.png"` or
+    /// `blob = "watermarks/logo.png"` (a key in the blob store). Each is loaded and decoded at
+    /// start; one that cannot be is a start-up error. `PIXELMILL_WATERMARKS` as
+    /// `name=file:PATH;name=blob:KEY`.
+    pub watermarks: BTreeMap<String, WatermarkSource>,
     pub limits: LimitsConfig,
     /// Log format: `json` or `text`. `PIXELMILL_LOG_FORMAT`.
     pub log_format: String,
@@ -59,6 +65,24 @@ pub struct Config {
     /// Variants stored for one image; past it the least recently served are evicted. 0: no
     /// quota. `PIXELMILL_MAX_VARIANTS_PER_IMAGE`.
     pub max_variants_per_image: u64,
+}
+
+/// Where a watermark's image is: exactly one of a file and a blob store key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatermarkSource {
+    pub file: Option<PathBuf>,
+    pub blob: Option<String>,
+}
+
+impl std::fmt::Display for WatermarkSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.file, &self.blob) {
+            (Some(path), _) => write!(f, "file {}", path.display()),
+            (None, Some(key)) => write!(f, "blob {key}"),
+            (None, None) => f.write_str("nowhere"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +134,7 @@ impl Default for Config {
             signing_key: String::new(),
             presets_only: false,
             presets: BTreeMap::new(),
+            watermarks: BTreeMap::new(),
             limits: LimitsConfig::default(),
             log_format: "json".to_owned(),
             shutdown_drain_seconds: 25,
@@ -206,6 +231,22 @@ impl Config {
                         self.presets.insert(preset.trim().to_owned(), spec.trim().to_owned());
                     }
                 }
+                "PIXELMILL_WATERMARKS" => {
+                    for entry in value.split(';').filter(|e| !e.trim().is_empty()) {
+                        let bad = || ConfigError::Env {
+                            name: name.clone(),
+                            value: value.clone(),
+                            message: "expected name=file:PATH;name=blob:KEY".to_owned(),
+                        };
+                        let (watermark, source) = entry.split_once('=').ok_or_else(bad)?;
+                        let source = match source.trim().split_once(':') {
+                            Some(("file", path)) => WatermarkSource { file: Some(PathBuf::from(path)), blob: None },
+                            Some(("blob", key)) => WatermarkSource { file: None, blob: Some(key.to_owned()) },
+                            _ => return Err(bad()),
+                        };
+                        self.watermarks.insert(watermark.trim().to_owned(), source);
+                    }
+                }
                 "PIXELMILL_LOG_FORMAT" => self.log_format = value.clone(),
                 "PIXELMILL_SHUTDOWN_DRAIN_SECONDS" => self.shutdown_drain_seconds = parse(name, value)?,
                 "PIXELMILL_SHUTDOWN_CLOSE_SECONDS" => self.shutdown_close_seconds = parse(name, value)?,
@@ -270,12 +311,45 @@ impl Config {
         if self.limits.render_timeout_seconds == 0 {
             return Err(ConfigError::Invalid("render_timeout_seconds must be greater than zero".to_owned()));
         }
-        self.presets()?;
+        for (name, source) in &self.watermarks {
+            if !is_watermark_name(name) {
+                return Err(ConfigError::Invalid(format!(
+                    "watermark name {name:?} must be 1 to 64 letters, digits, `-` or `_`"
+                )));
+            }
+            match (&source.file, &source.blob) {
+                (Some(_), None) => {}
+                (None, Some(key)) => {
+                    crate::store::BlobKey::parse(key)
+                        .map_err(|e| ConfigError::Invalid(format!("watermark `{name}`: blob key {key:?}: {e}")))?;
+                    // `gc` removes what it finds there unreferenced by the catalog.
+                    if key.starts_with("originals/") || key.starts_with("variants/") {
+                        return Err(ConfigError::Invalid(format!(
+                            "watermark `{name}`: blob key {key:?} is under the service's own prefixes \
+                             (originals/, variants/), which gc sweeps; use another, such as watermarks/"
+                        )));
+                    }
+                }
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "watermark `{name}` needs exactly one of `file` and `blob`"
+                    )));
+                }
+            }
+        }
+        // The watermarks' pixels are loaded when the service starts; their names are enough to
+        // check that every preset's `wm=` names one.
+        let declared = self
+            .watermarks
+            .keys()
+            .map(|name| (name.clone(), WatermarkInfo { digest: String::new(), width: 1, height: 1 }));
+        self.presets(declared.collect())?;
         Ok(())
     }
 
-    pub fn presets(&self) -> Result<Presets, SpecError> {
-        Presets::new(self.presets.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    /// The presets, with the watermarks (as loaded) that specs may name.
+    pub fn presets(&self, watermarks: BTreeMap<String, WatermarkInfo>) -> Result<Presets, SpecError> {
+        Presets::with_watermarks(self.presets.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), watermarks)
     }
 
     pub fn engine_limits(&self) -> Limits {
@@ -363,6 +437,29 @@ mod tests {
     }
 
     #[test]
+    fn watermarks_come_from_the_file_or_the_environment_and_are_checked() {
+        let config =
+            Config::load(None, &env(&[("PIXELMILL_WATERMARKS", "logo=file:/etc/logo.png; badge=blob:marks/b.png")]))
+                .unwrap();
+        assert_eq!(config.watermarks["logo"], WatermarkSource { file: Some("/etc/logo.png".into()), blob: None });
+        assert_eq!(config.watermarks["badge"], WatermarkSource { file: None, blob: Some("marks/b.png".to_owned()) });
+        let err = |pairs: &[(&str, &str)]| Config::load(None, &env(pairs)).unwrap_err().to_string();
+        assert!(err(&[("PIXELMILL_WATERMARKS", "logo=/etc/logo.png")]).contains("name=file:PATH"));
+        assert!(err(&[("PIXELMILL_WATERMARKS", "a b=file:/x.png")]).contains("watermark name"));
+        assert!(err(&[("PIXELMILL_WATERMARKS", "logo=blob:../x")]).contains("watermark `logo`"));
+        assert!(err(&[("PIXELMILL_WATERMARKS", "logo=blob:originals/abc")]).contains("gc sweeps"));
+        // A preset may name only a configured watermark.
+        let preset = ("PIXELMILL_PRESETS", "marked=w=100&wm=logo");
+        assert!(err(&[preset]).contains("no watermark named `logo`"));
+        Config::load(None, &env(&[preset, ("PIXELMILL_WATERMARKS", "logo=file:/etc/logo.png")])).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pixelmill.toml");
+        std::fs::write(&file, "[watermarks.logo]\nfile = \"/a.png\"\nblob = \"b.png\"\n").unwrap();
+        assert!(Config::load(Some(&file), &HashMap::new()).unwrap_err().to_string().contains("exactly one"));
+    }
+
+    #[test]
     fn kubernetes_service_links_are_not_settings() {
         // What a pod gets for a Service `pixelmill` with a port 80 named http (and for one named
         // pixelmill-preview): the service must start beside them.
@@ -397,6 +494,7 @@ mod tests {
             "PIXELMILL_SIGNING_KEY",
             "PIXELMILL_PRESETS_ONLY",
             "PIXELMILL_PRESETS",
+            "PIXELMILL_WATERMARKS",
             "PIXELMILL_LOG_FORMAT",
             "PIXELMILL_SHUTDOWN_DRAIN_SECONDS",
             "PIXELMILL_SHUTDOWN_CLOSE_SECONDS",

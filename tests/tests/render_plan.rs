@@ -7,6 +7,9 @@
 //!   budget; a refused one is refused by the plan, before any pixel buffer exists;
 //! - the output has the size the plan said.
 //!
+//! Watermarks are in the space too: a small one and one held at the largest size a watermark
+//! is kept at, placed and scaled anywhere on every output.
+//!
 //! The tests of this binary take one lock, so that nothing else allocates while a render is
 //! measured.
 
@@ -18,12 +21,31 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::{DynamicImage, ImageFormat, Rgba, RgbaImage};
-use pixelmill::engine::{self, EngineError, Limits, Presets, Spec, decode, plan};
+use pixelmill::engine::watermark::{self, Watermark};
+use pixelmill::engine::{self, EngineError, Limits, Presets, Spec, Watermarks, decode, plan};
 use pixelmill_tests::encoders;
 use pixelmill_tests::images::encode;
 use pixelmill_tests::tiff_files::{self, Extras};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+/// The watermarks specs may name: `small` (30x10 with alpha) and `large` (held at the largest
+/// side a watermark is kept at, so the most a watermark's resampling can cost).
+static WATERMARKS: std::sync::LazyLock<(Watermarks, Presets)> = std::sync::LazyLock::new(|| {
+    let mark = |width: u32, height: u32| {
+        let image = RgbaImage::from_fn(width, height, |x, y| Rgba([x as u8, y as u8, 200, (x * y) as u8]));
+        Watermark::load(&encode(&DynamicImage::ImageRgba8(image), ImageFormat::Png), &LIMITS).unwrap()
+    };
+    let large = mark(watermark::MAX_SIDE + 500, 300);
+    assert_eq!(large.info().width, watermark::MAX_SIDE);
+    let watermarks = Watermarks::new([("small".to_owned(), mark(30, 10)), ("large".to_owned(), large)].into());
+    let presets = Presets::with_watermarks(Default::default(), watermarks.infos()).unwrap();
+    (watermarks, presets)
+});
+
+fn parse(query: &str) -> Spec {
+    Spec::parse(query, &WATERMARKS.1).unwrap()
+}
 
 /// Counts the bytes allocated now and the most allocated at once since the last reset.
 struct Counting;
@@ -276,6 +298,20 @@ fn spec_strategy() -> impl Strategy<Value = String> {
     let crop = (0u32..64, 0u32..64, 1u32..2000, 1u32..2000).prop_map(|(x, y, w, h)| format!("{x},{y},{w},{h}"));
     let bg = prop::sample::select(vec!["fff", "00000000", "33669980", "123456"]);
     let dpr = prop::sample::select(vec!["1", "1.5", "2", "4"]);
+    let wm = (
+        prop::sample::select(vec!["small", "large"]),
+        prop::sample::select(vec!["center", "north", "southeast", "west", "northwest"]),
+        prop_oneof![Just(1u32), Just(100), 1u32..=100],
+        prop_oneof![Just(100u32), 1u32..=100],
+        prop_oneof![Just(0u32), Just(16_384), 0u32..=64],
+    )
+        .prop_map(|(name, pos, scale, opacity, margin)| {
+            format!(
+                "wm={name}&wm_pos={pos}&wm_scale={}&wm_opacity={}&wm_margin={margin}",
+                scale as f64 / 100.0,
+                opacity as f64 / 100.0
+            )
+        });
     (
         (proptest::option::of(dimension()), proptest::option::of(dimension()), proptest::option::of(fit)),
         (proptest::option::of(gravity), proptest::option::weighted(0.2, crop), proptest::option::of(rotate)),
@@ -288,6 +324,7 @@ fn spec_strategy() -> impl Strategy<Value = String> {
             proptest::option::weighted(0.15, 0u32..4),
             proptest::option::weighted(0.15, prop_oneof![Just(""), Just("0"), Just("40")]),
         ),
+        proptest::option::weighted(0.25, wm),
     )
         .prop_map(
             |(
@@ -298,6 +335,7 @@ fn spec_strategy() -> impl Strategy<Value = String> {
                 (bg, dpr, enlarge),
                 (progressive, lossless, q),
                 (anim, frame, trim),
+                wm,
             )| {
                 let mut pairs: Vec<String> = Vec::new();
                 let mut add = |key: &str, value: Option<String>| {
@@ -330,6 +368,9 @@ fn spec_strategy() -> impl Strategy<Value = String> {
                 if !has_crop {
                     add("trim", trim.map(str::to_owned));
                 }
+                if let Some(wm) = wm {
+                    pairs.push(wm);
+                }
                 pairs.join("&")
             },
         )
@@ -339,7 +380,7 @@ fn spec_strategy() -> impl Strategy<Value = String> {
 fn measured_render(input: &[u8], spec: &Spec) -> (Result<engine::Rendered, EngineError>, u64) {
     let baseline = CURRENT.load(Ordering::SeqCst);
     PEAK.store(baseline, Ordering::SeqCst);
-    let result = engine::render(input, spec, &LIMITS);
+    let result = engine::render_with(input, spec, &LIMITS, &WATERMARKS.0);
     let peak = PEAK.load(Ordering::SeqCst).saturating_sub(baseline);
     (result, peak as u64)
 }
@@ -357,7 +398,7 @@ fn check(kind: Source, (width, height): (u32, u32), query: &str) -> Result<(), T
         _ => (width, height),
     };
     let input = source(kind, width, height);
-    let spec = Spec::parse(query, &Presets::default()).unwrap();
+    let spec = parse(query);
     // A trim's plan is made again from the pixels, before anything past the decode allocates;
     // the first plan sizes the decode.
     let first = decode::probe(&input, &LIMITS).and_then(|probe| plan::plan(&probe, &spec, &LIMITS));
@@ -425,7 +466,7 @@ fn every_render_stays_within_its_plan_and_the_budget() {
 /// and returns the output's size.
 fn within_plan(kind: Source, (width, height): (u32, u32), query: &str) -> (u32, u32) {
     let input = source(kind, width, height);
-    let spec = Spec::parse(query, &Presets::default()).unwrap();
+    let spec = parse(query);
     let planned = plan::plan(&decode::probe(&input, &LIMITS).unwrap(), &spec, &LIMITS).unwrap();
     let (result, peak) = measured_render(&input, &spec);
     let rendered = result.unwrap_or_else(|e| panic!("{kind:?} `{query}`: {e}"));

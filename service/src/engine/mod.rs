@@ -7,7 +7,7 @@
 //! checked here) -> [`plan::plan`] (every size and buffer, checked against the render budget
 //! and the output format's limits, before any pixel buffer exists) -> decode, shrinking on load -> EXIF
 //! orientation -> crop and resize in one resampling pass -> rotate, flip -> trim (cover) or pad
-//! (contain) -> blur, sharpen, gray -> convert to sRGB -> flatten alpha -> encode.
+//! (contain) -> blur, sharpen, gray -> convert to sRGB -> watermark -> flatten alpha -> encode.
 
 pub mod avif;
 pub mod color;
@@ -27,6 +27,7 @@ pub mod placeholder;
 pub mod plan;
 pub mod quantize;
 pub mod spec;
+pub mod watermark;
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,7 @@ use image::metadata::Orientation;
 pub use self::error::EngineError;
 pub use self::format::InputFormat;
 pub use self::spec::{OutputFormat, Presets, Spec, SpecError};
+pub use self::watermark::Watermarks;
 
 use self::geometry::Finish;
 use self::ops::Region;
@@ -152,19 +154,30 @@ pub(crate) fn oriented_size(probe: &decode::Probe) -> (u32, u32) {
 /// Renders `input` as `spec` asks. `fmt=auto` must have been resolved by the caller (it needs
 /// the client's `Accept`); if not, the source format is kept.
 pub fn render(input: &[u8], spec: &Spec, limits: &Limits) -> Result<Rendered, EngineError> {
+    render_with(input, spec, limits, &Watermarks::default())
+}
+
+/// [`render`], with the watermarks a spec may name (`wm=`).
+pub fn render_with(
+    input: &[u8],
+    spec: &Spec,
+    limits: &Limits,
+    watermarks: &Watermarks,
+) -> Result<Rendered, EngineError> {
     let started = Instant::now();
+    let mut mark = Mark::new(spec, watermarks)?;
     let probe = decode::probe(input, limits)?;
     let plan = plan::plan(&probe, spec, limits)?;
     if plan.frames > 1 {
-        return render_animation(input, &probe, &plan, spec, started);
+        return render_animation(input, &probe, &plan, spec, &mut mark, started);
     }
     let image = decode_still(input, &probe, &plan, limits)?;
     let decoded = Instant::now();
     let (image, plan) = match spec.trim {
-        None => (transform(image, &probe, &plan, spec)?, plan),
+        None => (transform(image, &probe, &plan, spec, &mut mark)?, plan),
         Some(_) => {
             let (oriented, plan) = trimmed(image, &probe, spec, limits)?;
-            (transform_oriented(oriented, &probe, &plan, spec)?, plan)
+            (transform_oriented(oriented, &probe, &plan, spec, &mut mark)?, plan)
         }
     };
     let transformed = Instant::now();
@@ -195,8 +208,10 @@ fn render_animation(
     probe: &decode::Probe,
     plan: &plan::RenderPlan,
     spec: &Spec,
+    mark: &mut Mark,
     started: Instant,
 ) -> Result<Rendered, EngineError> {
+    mark.keep = true;
     let plays = probe.animation.map_or(1, |a| a.plays);
     let mut timings = StageTimings { decode: started.elapsed(), ..StageTimings::default() };
     let mut bytes = Vec::new();
@@ -210,7 +225,7 @@ fn render_animation(
             let step = Instant::now();
             let Some((image, delay_ms)) = frames.next().transpose()? else { break };
             let decoded = Instant::now();
-            let image = transform(image, probe, plan, spec)?;
+            let image = transform(image, probe, plan, spec, mark)?;
             let transformed = Instant::now();
             size = (image.width(), image.height());
             encoder.add(image, delay_ms)?;
@@ -267,16 +282,49 @@ pub fn trimmed_plan(input: &[u8], spec: &Spec, limits: &Limits) -> Result<plan::
     trimmed(image, &probe, spec, limits).map(|(_, plan)| plan)
 }
 
+/// A render's watermark: the one its spec names, resampled for the output when it is needed;
+/// an animation keeps it for the frames after the first.
+struct Mark<'a> {
+    source: Option<(&'a watermark::Watermark, &'a spec::WatermarkSpec)>,
+    prepared: Option<watermark::Prepared>,
+    keep: bool,
+}
+
+impl<'a> Mark<'a> {
+    fn new(spec: &'a Spec, watermarks: &'a Watermarks) -> Result<Mark<'a>, EngineError> {
+        let source = match &spec.watermark {
+            Some(wm) => Some((watermarks.resolve(wm)?, wm)),
+            None => None,
+        };
+        Ok(Mark { source, prepared: None, keep: false })
+    }
+
+    fn apply(&mut self, image: image::DynamicImage, dpr_percent: u16) -> Result<image::DynamicImage, EngineError> {
+        let Some((watermark, wm)) = self.source else { return Ok(image) };
+        let output = (image.width(), image.height());
+        let prepared = match self.prepared.take() {
+            Some(prepared) if prepared.fits(output) => prepared,
+            _ => watermark::prepare(watermark, wm, output, dpr_percent)?,
+        };
+        let image = watermark::composite(image, &prepared);
+        if self.keep {
+            self.prepared = Some(prepared);
+        }
+        Ok(image)
+    }
+}
+
 /// Every step between decode and encode, as the plan sized it: orientation, crop and resize,
-/// rotate, flip, trim or pad, blur, sharpen, gray, colour conversion, flattening.
+/// rotate, flip, trim or pad, blur, sharpen, gray, colour conversion, watermark, flattening.
 fn transform(
     mut image: image::DynamicImage,
     probe: &decode::Probe,
     plan: &plan::RenderPlan,
     spec: &Spec,
+    mark: &mut Mark,
 ) -> Result<image::DynamicImage, EngineError> {
     image.apply_orientation(probe.metadata.orientation());
-    transform_oriented(image, probe, plan, spec)
+    transform_oriented(image, probe, plan, spec, mark)
 }
 
 /// [`transform`] of an image already turned as displayed.
@@ -285,6 +333,7 @@ fn transform_oriented(
     probe: &decode::Probe,
     plan: &plan::RenderPlan,
     spec: &Spec,
+    mark: &mut Mark,
 ) -> Result<image::DynamicImage, EngineError> {
     let (width, height) = oriented_size(probe);
     let crop = plan.crop;
@@ -322,6 +371,7 @@ fn transform_oriented(
     if let Some(icc) = &probe.metadata.icc_profile {
         color::to_srgb(&mut image, icc);
     }
+    image = mark.apply(image, spec.dpr_percent)?;
     let format = plan.format;
     let flatten =
         image.color().has_alpha() && (!format.supports_alpha() || spec.background.is_some_and(|bg| bg.a == 255));

@@ -41,6 +41,17 @@ impl Region {
 /// Resamples `region` of `image` to `size` with Lanczos3 on premultiplied alpha (SIMD, and
 /// split across the current rayon pool when the image is large).
 pub fn resize(image: &DynamicImage, region: Region, size: (u32, u32)) -> Result<DynamicImage, EngineError> {
+    resample(image, region, size, true)
+}
+
+/// [`resize`], premultiplying alpha for the resampling only when `premultiply` is set (pixels
+/// already premultiplied are resampled as they are).
+pub fn resample(
+    image: &DynamicImage,
+    region: Region,
+    size: (u32, u32),
+    premultiply: bool,
+) -> Result<DynamicImage, EngineError> {
     if region.is_whole(image) && image.dimensions() == size {
         return Ok(image.clone());
     }
@@ -48,7 +59,7 @@ pub fn resize(image: &DynamicImage, region: Region, size: (u32, u32)) -> Result<
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
         .crop(region.left, region.top, region.width, region.height)
-        .use_alpha(true);
+        .use_alpha(premultiply);
     // The resizer splits large images across the rayon pool, and a pool thread waiting for its
     // parts may meanwhile run another render that resizes too: then this thread's resizer is
     // in use further up its own stack, and that render takes a fresh one.

@@ -18,6 +18,7 @@ use crate::engine::geometry::{self, Finish};
 use crate::engine::ops;
 use crate::engine::quantize;
 use crate::engine::spec::{Color, CropRect, Gravity, OutputFormat, Rotation, Spec, SpecError};
+use crate::engine::watermark;
 use crate::engine::{Limits, oriented_size, swaps_axes};
 
 /// Room for what does not grow with the image: codec state, tables, row buffers, and the
@@ -162,6 +163,14 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
         };
         costs.base = 2 * canvas + 3 * u64::from(frames) * output_frame;
     }
+    // A watermark resampled for the output: an animation keeps it for every frame.
+    let mark = spec.watermark.as_ref().map(|wm| {
+        let placed = watermark::placement(output, wm, spec.dpr_percent);
+        (watermark::prepare_bytes((wm.info.width, wm.info.height), placed), pixels((placed.width, placed.height)) * 8)
+    });
+    if let (true, Some((_, kept))) = (animate, mark) {
+        costs.base += kept;
+    }
 
     let mut size = pixels(decoded);
     if swaps_axes(probe.metadata.orientation()) {
@@ -223,6 +232,13 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
     }
     if probe.metadata.icc_profile.is_some() && channels >= 3 {
         costs.stage("color", 2 * size * channels);
+    }
+    if let Some((prepare, _)) = mark {
+        // Resampled (its working memory freed), then composited; gray becomes colour first.
+        let coloured = if channels < 3 { channels + 2 } else { channels };
+        let widened = if coloured != channels { size * coloured } else { 0 };
+        costs.stage("watermark", size * channels + widened + prepare);
+        channels = coloured;
     }
     let flatten =
         channels.is_multiple_of(2) && (!format.supports_alpha() || spec.background.is_some_and(|bg| bg.a == 255));

@@ -30,6 +30,19 @@ pub const MAX_FRAME: u32 = 65_535;
 pub const DEFAULT_TRIM_THRESHOLD: u8 = 10;
 /// The values a flag (`gray`, `enlarge`, `progressive`, `lossless`, `anim`) takes; empty means on.
 pub const FLAG_VALUES: [&str; 5] = ["", "1", "true", "0", "false"];
+/// `wm_scale`: the watermark's longer side as a fraction of the output's shorter side, in
+/// hundredths (and its default).
+pub const WATERMARK_SCALE: (u32, u32) = (1, 100);
+pub const DEFAULT_WATERMARK_SCALE: u8 = 25;
+/// `wm_opacity`, in hundredths (and its default: opaque as the watermark's own alpha says).
+pub const WATERMARK_OPACITY: (u32, u32) = (1, 100);
+pub const DEFAULT_WATERMARK_OPACITY: u8 = 100;
+/// `wm_pos` when none is given.
+pub const DEFAULT_WATERMARK_POSITION: Gravity = Gravity::SouthEast;
+/// `wm_margin`: pixels (before `dpr`) between the watermark and the edges it is placed against.
+pub const MAX_WATERMARK_MARGIN: u32 = MAX_DIMENSION;
+/// The names a watermark may have in configuration (and so in `wm=`).
+pub const WATERMARK_NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// `bg`: hex `RGB`, `RRGGBB` or `RRGGBBAA`, with or without a leading `#`.
 pub const BACKGROUND_PATTERN: &str = "^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$";
 /// `crop`: four whole numbers `x,y,w,h` (spaces around them allowed), `w` and `h` at least 1.
@@ -135,6 +148,33 @@ impl Color {
     pub const WHITE: Color = Color { r: 255, g: 255, b: 255, a: 255 };
 }
 
+/// What a spec knows of a configured watermark: enough to plan a render with it and to name
+/// the variant, without its pixels ([`crate::engine::watermark::Watermark`] has those).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatermarkInfo {
+    /// 16 hex digits of the SHA-256 of the watermark's pixels as loaded: part of the variant
+    /// key, so that replacing a watermark's image under the same name renders its variants anew.
+    pub digest: String,
+    /// Its size as held (see [`crate::engine::watermark::MAX_SIDE`]).
+    pub width: u32,
+    pub height: u32,
+}
+
+/// `wm=NAME` and how it is placed (`wm_pos`, `wm_scale`, `wm_opacity`, `wm_margin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatermarkSpec {
+    pub name: String,
+    pub info: WatermarkInfo,
+    /// Where it goes: the gravity names, `smart` excepted.
+    pub position: Gravity,
+    /// Its longer side, in hundredths of the output's shorter side.
+    pub scale_percent: u8,
+    /// Hundredths of its own alpha.
+    pub opacity_percent: u8,
+    /// Pixels between it and the edges it is placed against, before `dpr`.
+    pub margin: u32,
+}
+
 /// A validated render spec. Construct it with [`Spec::parse`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
@@ -163,6 +203,8 @@ pub struct Spec {
     pub frame: Option<u32>,
     /// Crop away borders of one colour first, with this threshold (`trim`, `trim=N`).
     pub trim: Option<u8>,
+    /// A watermark composited onto the output (`wm=NAME` and its options).
+    pub watermark: Option<WatermarkSpec>,
 }
 
 impl Default for Spec {
@@ -188,27 +230,40 @@ impl Default for Spec {
             animated: true,
             frame: None,
             trim: None,
+            watermark: None,
         }
     }
 }
 
-/// Named specs from configuration, used through `preset=NAME`.
+/// What a spec may refer to by name: presets from configuration, used through `preset=NAME`,
+/// and the watermarks configured, used through `wm=NAME`.
 #[derive(Debug, Clone, Default)]
 pub struct Presets {
     by_name: HashMap<String, String>,
+    watermarks: BTreeMap<String, WatermarkInfo>,
 }
 
 impl Presets {
     /// Checks every preset's query now, so a bad preset fails at start-up and not per request.
     pub fn new(by_name: HashMap<String, String>) -> Result<Presets, SpecError> {
-        for (name, query) in &by_name {
+        Presets::with_watermarks(by_name, BTreeMap::new())
+    }
+
+    /// [`Presets::new`], with the watermarks that `wm=` (in presets too) may name.
+    pub fn with_watermarks(
+        by_name: HashMap<String, String>,
+        watermarks: BTreeMap<String, WatermarkInfo>,
+    ) -> Result<Presets, SpecError> {
+        let presets = Presets { by_name, watermarks };
+        for (name, query) in &presets.by_name {
             let pairs = split_pairs(query)?;
             if pairs.contains_key("preset") {
                 return Err(SpecError::new("preset", format!("preset `{name}` may not name another preset")));
             }
-            Spec::from_pairs(pairs).map_err(|e| SpecError::new("preset", format!("preset `{name}`: {e}")))?;
+            Spec::from_pairs(pairs, &presets.watermarks)
+                .map_err(|e| SpecError::new("preset", format!("preset `{name}`: {e}")))?;
         }
-        Ok(Presets { by_name })
+        Ok(presets)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -243,6 +298,11 @@ pub(crate) const KEYS: &[&str] = &[
     "sharpen",
     "trim",
     "w",
+    "wm",
+    "wm_margin",
+    "wm_opacity",
+    "wm_pos",
+    "wm_scale",
 ];
 
 impl Spec {
@@ -257,11 +317,19 @@ impl Spec {
             merged.extend(pairs);
             pairs = merged;
         }
-        Spec::from_pairs(pairs)
+        Spec::from_pairs(pairs, &presets.watermarks)
     }
 
-    fn from_pairs(pairs: BTreeMap<String, String>) -> Result<Spec, SpecError> {
+    fn from_pairs(
+        pairs: BTreeMap<String, String>,
+        watermarks: &BTreeMap<String, WatermarkInfo>,
+    ) -> Result<Spec, SpecError> {
         let mut spec = Spec::default();
+        let mut watermark = None;
+        let mut position = None;
+        let mut scale = None;
+        let mut opacity = None;
+        let mut margin = None;
         for (key, value) in &pairs {
             let value = value.as_str();
             match key.as_str() {
@@ -290,11 +358,39 @@ impl Spec {
                         _ => parse_u32("trim", value, 0, 255)? as u8,
                     })
                 }
+                "wm" => watermark = Some(parse_watermark_name(value, watermarks)?),
+                "wm_pos" => position = Some(parse_watermark_position(value)?),
+                "wm_scale" => scale = Some(parse_hundredths("wm_scale", value, WATERMARK_SCALE)?),
+                "wm_opacity" => opacity = Some(parse_hundredths("wm_opacity", value, WATERMARK_OPACITY)?),
+                "wm_margin" => margin = Some(parse_u32("wm_margin", value, 0, MAX_WATERMARK_MARGIN)?),
                 other => {
                     return Err(SpecError::new(
                         other,
                         format!("unknown parameter; known parameters are {}", KEYS.join(", ")),
                     ));
+                }
+            }
+        }
+        match watermark {
+            Some((name, info)) => {
+                spec.watermark = Some(WatermarkSpec {
+                    name,
+                    info,
+                    position: position.unwrap_or(DEFAULT_WATERMARK_POSITION),
+                    scale_percent: scale.unwrap_or(DEFAULT_WATERMARK_SCALE),
+                    opacity_percent: opacity.unwrap_or(DEFAULT_WATERMARK_OPACITY),
+                    margin: margin.unwrap_or(0),
+                });
+            }
+            None => {
+                let given = [
+                    ("wm_margin", margin.is_some()),
+                    ("wm_opacity", opacity.is_some()),
+                    ("wm_pos", position.is_some()),
+                    ("wm_scale", scale.is_some()),
+                ];
+                if let Some((param, _)) = given.into_iter().find(|(_, given)| *given) {
+                    return Err(SpecError::new(param, "needs a watermark: add `wm=NAME`"));
                 }
             }
         }
@@ -372,14 +468,28 @@ impl Spec {
         if let Some(threshold) = self.trim {
             pairs.push(("trim", threshold.to_string()));
         }
+        if let Some(wm) = &self.watermark {
+            pairs.push(("wm", wm.name.clone()));
+            pairs.push(("wm_margin", wm.margin.to_string()));
+            pairs.push(("wm_opacity", format_hundredths(u32::from(wm.opacity_percent))));
+            pairs.push(("wm_pos", gravity_name(wm.position).to_owned()));
+            pairs.push(("wm_scale", format_hundredths(u32::from(wm.scale_percent))));
+        }
         pairs.sort_by(|a, b| a.0.cmp(b.0));
         pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
     }
 
-    /// A stable name for the variant: 32 hex digits of the SHA-256 of [`Spec::canonical`].
+    /// A stable name for the variant: 32 hex digits of the SHA-256 of [`Spec::canonical`], and
+    /// of the watermark's digest when there is one (a new image under a watermark's name makes
+    /// new variants).
     pub fn variant_key(&self) -> String {
-        let digest = Sha256::digest(self.canonical().as_bytes());
-        hex::encode(&digest[..16])
+        let mut hasher = Sha256::new();
+        hasher.update(self.canonical().as_bytes());
+        if let Some(wm) = &self.watermark {
+            hasher.update(b"\nwatermark=");
+            hasher.update(wm.info.digest.as_bytes());
+        }
+        hex::encode(&hasher.finalize()[..16])
     }
 }
 
@@ -600,6 +710,63 @@ fn parse_color(value: &str) -> Result<Color, SpecError> {
     }
 }
 
+/// Whether `name` may name a watermark ([`WATERMARK_NAME_PATTERN`]).
+pub fn is_watermark_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A number in `min..=max` hundredths with at most two decimals, in hundredths.
+fn parse_hundredths(param: &str, value: &str, (min, max): (u32, u32)) -> Result<u8, SpecError> {
+    let range = |v: u32| format_hundredths(v);
+    let bad = || {
+        SpecError::new(
+            param,
+            format!("must be a number from {} to {} with at most two decimals, got `{value}`", range(min), range(max)),
+        )
+    };
+    let number: f64 = value.parse().map_err(|_| bad())?;
+    let hundredths = (number * 100.0).round();
+    if !number.is_finite() || (hundredths - number * 100.0).abs() > 1e-6 {
+        return Err(bad());
+    }
+    if hundredths < f64::from(min) || hundredths > f64::from(max) {
+        return Err(bad());
+    }
+    Ok(hundredths as u8)
+}
+
+fn parse_watermark_name(
+    value: &str,
+    watermarks: &BTreeMap<String, WatermarkInfo>,
+) -> Result<(String, WatermarkInfo), SpecError> {
+    match watermarks.get(value) {
+        Some(info) => Ok((value.to_owned(), info.clone())),
+        None if watermarks.is_empty() => {
+            Err(SpecError::new("wm", format!("no watermark named `{value}`: this server has none configured")))
+        }
+        None => Err(SpecError::new(
+            "wm",
+            format!(
+                "no watermark named `{value}`; configured: {}",
+                watermarks.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+fn parse_watermark_position(value: &str) -> Result<Gravity, SpecError> {
+    match parse_gravity(value) {
+        Ok(Gravity::Smart) | Err(_) => Err(SpecError::new(
+            "wm_pos",
+            format!(
+                "must be one of center, north, south, east, west, northeast, northwest, southeast, southwest, \
+                 got `{value}`"
+            ),
+        )),
+        Ok(gravity) => Ok(gravity),
+    }
+}
+
 fn parse_dpr(value: &str) -> Result<u16, SpecError> {
     let bad =
         || SpecError::new("dpr", format!("must be a number from 1 to 4 with at most two decimals, got `{value}`"));
@@ -760,6 +927,58 @@ mod tests {
         assert_eq!((spec.width, spec.height, spec.fit, spec.quality), (Some(200), Some(200), Fit::Cover, 90));
         assert!(Presets::new(HashMap::from([("bad".to_owned(), "w=0".to_owned())])).is_err());
         assert!(Presets::new(HashMap::from([("loop".to_owned(), "preset=loop".to_owned())])).is_err());
+    }
+
+    fn with_logo(digest: &str) -> Presets {
+        let info = WatermarkInfo { digest: digest.to_owned(), width: 10, height: 10 };
+        Presets::with_watermarks(HashMap::new(), BTreeMap::from([("logo".to_owned(), info)])).unwrap()
+    }
+
+    #[test]
+    fn watermarks_have_defaults_a_canonical_form_and_their_image_in_the_key() {
+        let presets = with_logo("aa");
+        let spec = Spec::parse("w=10&wm=logo", &presets).unwrap();
+        let wm = spec.watermark.clone().unwrap();
+        assert_eq!((wm.position, wm.scale_percent, wm.opacity_percent, wm.margin), (Gravity::SouthEast, 25, 100, 0));
+        assert_eq!(
+            spec.canonical(),
+            "dpr=1&enlarge=0&fit=inside&gravity=center&gray=0&lossless=0&progressive=0&q=80&rotate=0&w=10\
+             &wm=logo&wm_margin=0&wm_opacity=1&wm_pos=southeast&wm_scale=0.25"
+        );
+        let explicit = "wm_scale=0.25&wm=logo&wm_pos=southeast&wm_opacity=1.00&wm_margin=0&w=10";
+        assert_eq!(Spec::parse(explicit, &presets).unwrap().variant_key(), spec.variant_key());
+        assert_ne!(Spec::parse("w=10&wm=logo&wm_scale=0.3", &presets).unwrap().variant_key(), spec.variant_key());
+        assert_ne!(Spec::parse("w=10", &presets).unwrap().variant_key(), spec.variant_key());
+        // A new image under the same name is a new variant; the canonical form stays.
+        let replaced = Spec::parse("w=10&wm=logo", &with_logo("bb")).unwrap();
+        assert_eq!(replaced.canonical(), spec.canonical());
+        assert_ne!(replaced.variant_key(), spec.variant_key());
+
+        let parsed = Spec::parse("wm=logo&wm_pos=northwest&wm_scale=1&wm_opacity=0.05&wm_margin=12", &presets).unwrap();
+        let wm = parsed.watermark.unwrap();
+        assert_eq!((wm.position, wm.scale_percent, wm.opacity_percent, wm.margin), (Gravity::NorthWest, 100, 5, 12));
+        for (query, param) in [
+            ("wm=other", "wm"),
+            ("wm=", "wm"),
+            ("wm_scale=0.5", "wm_scale"),
+            ("wm=logo&wm_scale=0", "wm_scale"),
+            ("wm=logo&wm_scale=1.01", "wm_scale"),
+            ("wm=logo&wm_scale=0.255", "wm_scale"),
+            ("wm=logo&wm_scale=NaN", "wm_scale"),
+            ("wm=logo&wm_opacity=0", "wm_opacity"),
+            ("wm=logo&wm_pos=smart", "wm_pos"),
+            ("wm=logo&wm_margin=-1", "wm_margin"),
+            ("wm=logo&wm_margin=16385", "wm_margin"),
+        ] {
+            assert_eq!(Spec::parse(query, &presets).expect_err(query).param, param, "{query}");
+        }
+        assert!(parse("wm=logo").unwrap_err().message.contains("none configured"));
+        // Presets carry watermarks, checked against those configured.
+        let marked = HashMap::from([("marked".to_owned(), "w=5&wm=logo".to_owned())]);
+        assert!(Presets::new(marked.clone()).is_err());
+        let info = WatermarkInfo { digest: String::new(), width: 1, height: 1 };
+        let presets = Presets::with_watermarks(marked, BTreeMap::from([("logo".to_owned(), info)])).unwrap();
+        assert!(Spec::parse("preset=marked", &presets).unwrap().watermark.is_some());
     }
 
     #[test]

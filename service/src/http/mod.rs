@@ -42,7 +42,8 @@ use self::hot::HotCache;
 use self::render::RenderedVariant;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::engine::{Limits, Presets};
+use crate::engine::watermark::Watermark;
+use crate::engine::{Limits, Presets, Watermarks};
 use crate::processing::{RenderPool, SingleFlight};
 use crate::store::{BlobKey, BlobStore};
 use crate::telemetry;
@@ -56,6 +57,7 @@ pub struct AppState(Arc<Shared>);
 struct Shared {
     config: Config,
     presets: Presets,
+    watermarks: Watermarks,
     engine_limits: Limits,
     catalog: Catalog,
     store: BlobStore,
@@ -68,6 +70,32 @@ struct Shared {
     /// Blob keys of the variants served since the last flush to the catalog (`flush_served`):
     /// a repeated hit finds its key without allocating.
     served: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Reads and decodes every configured watermark; the first that cannot be is the error.
+async fn load_watermarks(config: &Config, store: &BlobStore) -> anyhow::Result<Watermarks> {
+    let mut loaded = std::collections::BTreeMap::new();
+    for (name, source) in &config.watermarks {
+        let context = || format!("watermark `{name}` ({source})");
+        let bytes = match (&source.file, &source.blob) {
+            (Some(path), _) => tokio::fs::read(path).await.with_context(context)?.into(),
+            (None, Some(key)) => store
+                .get(&BlobKey::parse(key).with_context(context)?)
+                .await
+                .with_context(context)?
+                .with_context(|| format!("{}: no such blob", context()))?,
+            (None, None) => anyhow::bail!("{}: no file or blob given", context()),
+        };
+        let limits = config.engine_limits();
+        let watermark = tokio::task::spawn_blocking(move || Watermark::load(&bytes, &limits))
+            .await
+            .with_context(context)?
+            .with_context(context)?;
+        tracing::info!(watermark = %name, source = %source, width = watermark.info().width,
+            height = watermark.info().height, "watermark loaded");
+        loaded.insert(name.clone(), watermark);
+    }
+    Ok(Watermarks::new(loaded))
 }
 
 /// How often the variants served are written to the catalog, and how fine the record is: a
@@ -91,8 +119,10 @@ impl AppState {
         let limits = &config.limits;
         let pool = RenderPool::new(limits.max_renders_in_flight, limits.render_queue, config.render_timeout())?;
         let write_limiter = RateLimiter::new(limits.writes_per_second, limits.write_burst);
+        let watermarks = load_watermarks(&config, &store).await?;
         Ok(AppState(Arc::new(Shared {
-            presets: config.presets()?,
+            presets: config.presets(watermarks.infos())?,
+            watermarks,
             engine_limits: config.engine_limits(),
             catalog,
             store,
@@ -121,6 +151,10 @@ impl AppState {
 
     fn presets(&self) -> &Presets {
         &self.0.presets
+    }
+
+    fn watermarks(&self) -> &Watermarks {
+        &self.0.watermarks
     }
 
     fn engine_limits(&self) -> Limits {

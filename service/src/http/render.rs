@@ -248,7 +248,8 @@ async fn render_variant(
         })?;
     let limits = state.engine_limits();
     let job_spec = spec.clone();
-    let rendered = state.pool().run(move || engine::render(&original, &job_spec, &limits)).await??;
+    let watermarks = state.watermarks().clone();
+    let rendered = state.pool().run(move || engine::render_with(&original, &job_spec, &limits, &watermarks)).await??;
     record_stages(&rendered);
     let blob_key = BlobKey::variant(&image.id, &variant_key, rendered.format.extension())?;
     let bytes = Bytes::from(rendered.bytes);
@@ -348,6 +349,7 @@ pub async fn render_body(
     let vary = spec.format == Some(FormatRequest::Auto);
     let accept = accept_header(&headers);
     let limits = state.engine_limits();
+    let watermarks = state.watermarks().clone();
     // `fmt=auto` needs the source's header (the output's size, and whether it is animated): read
     // it on the pool, as all engine work is, and only then.
     let job = move || {
@@ -361,7 +363,7 @@ pub async fn render_body(
             let info = info?;
             plan::output_size(info.width, info.height, spec)
         });
-        engine::render(&body, &spec, &limits)
+        engine::render_with(&body, &spec, &limits, &watermarks)
     };
     let rendered = state.pool().run(job).await??;
     record_stages(&rendered);

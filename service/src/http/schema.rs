@@ -85,6 +85,26 @@ pub struct SpecParams {
     /// with `anim=0` or `frame`.
     #[param(minimum = 0, maximum = 255)]
     trim: Option<u8>,
+    /// A watermark named in the server's configuration, composited onto the output after every
+    /// other step (in linear light). Unknown names are a 400 naming the configured ones.
+    #[param(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
+    wm: Option<String>,
+    /// Where the watermark goes: `southeast` (default), `center`, `north`, `south`, `east`,
+    /// `west`, `northeast`, `northwest` or `southwest`. Needs `wm`.
+    #[param(inline)]
+    wm_pos: Option<WatermarkPosition>,
+    /// The watermark's longer side as a fraction of the output's shorter side, 0.01 to 1
+    /// (default 0.25), at most two decimals. Needs `wm`.
+    #[param(minimum = 0.01, maximum = 1)]
+    wm_scale: Option<f32>,
+    /// The watermark's opacity, 0.01 to 1 (default 1: its own alpha), at most two decimals.
+    /// Needs `wm`.
+    #[param(minimum = 0.01, maximum = 1)]
+    wm_opacity: Option<f32>,
+    /// Pixels (times `dpr`) between the watermark and the edges it is placed against, 0
+    /// (default) to 16384; it never goes past the output's edges. Needs `wm`.
+    #[param(minimum = 0, maximum = 16384)]
+    wm_margin: Option<u32>,
     /// A named spec from the server's configuration; explicit parameters override it.
     preset: Option<String>,
     /// HMAC-SHA256 signature of the URL; required when the server has a signing key.
@@ -118,6 +138,22 @@ enum Gravity {
     Southeast,
     Southwest,
     Smart,
+}
+
+/// The values of `wm_pos`: the gravity names but `smart`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum WatermarkPosition {
+    Center,
+    North,
+    South,
+    East,
+    West,
+    Northeast,
+    Northwest,
+    Southeast,
+    Southwest,
 }
 
 /// The values of `flip`: horizontal or vertical.

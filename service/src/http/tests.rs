@@ -1,6 +1,7 @@
 //! Handler tests through `router().oneshot(...)`: the embedded default (SQLite and a local
 //! directory in a temporary folder), no socket. The black-box tests in `tests/` run the binary.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
 
 use axum::body::Body;
@@ -297,8 +298,13 @@ fn value_schema<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
 async fn the_openapi_document_states_what_the_spec_parser_accepts() {
     let app = app_with(|_| {}).await;
     let document = json(app.get("/openapi.json").await).await;
-    let presets = Presets::default();
-    let parses = |name: &str, value: &str| crate::engine::Spec::parse(&format!("{name}={value}"), &presets).is_ok();
+    let logo = crate::engine::spec::WatermarkInfo { digest: String::new(), width: 10, height: 10 };
+    let presets = Presets::with_watermarks(HashMap::new(), BTreeMap::from([("logo".to_owned(), logo)])).unwrap();
+    // The options of a watermark need one.
+    let parses = |name: &str, value: &str| {
+        let with = if name.starts_with("wm_") { "&wm=logo" } else { "" };
+        crate::engine::Spec::parse(&format!("{name}={value}{with}"), &presets).is_ok()
+    };
     let mut stated = Vec::new();
     for parameter in document["paths"]["/v1/render"]["post"]["parameters"].as_array().unwrap() {
         let name = parameter["name"].as_str().unwrap();
@@ -377,6 +383,115 @@ async fn presets_only_refuses_free_specs() {
     assert_eq!(json(free).await["code"], "presets-only");
     let preset = app.get(&format!("/v1/images/{id}/render?preset=thumb")).await;
     assert_eq!(preset.status(), StatusCode::OK);
+}
+
+fn flat_png(width: u32, height: u32, rgba: [u8; 4]) -> Vec<u8> {
+    let mut bytes = Cursor::new(Vec::new());
+    image::RgbaImage::from_pixel(width, height, image::Rgba(rgba))
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .unwrap();
+    bytes.into_inner()
+}
+
+/// A service with the watermark `logo` (a red square) from its blob store, and `badge` (blue,
+/// from a file).
+async fn app_with_watermarks(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open("", "", dir.path(), Duration::from_secs(5)).await.unwrap();
+    let key = BlobKey::parse("watermarks/logo.png").unwrap();
+    store.put(&key, flat_png(10, 10, [255, 0, 0, 255]).into(), "image/png").await.unwrap();
+    let badge = dir.path().join("badge.png");
+    std::fs::write(&badge, flat_png(20, 10, [0, 0, 255, 255])).unwrap();
+    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    config.watermarks.insert(
+        "logo".to_owned(),
+        crate::config::WatermarkSource { file: None, blob: Some("watermarks/logo.png".to_owned()) },
+    );
+    config.watermarks.insert("badge".to_owned(), crate::config::WatermarkSource { file: Some(badge), blob: None });
+    configure(&mut config);
+    TestApp { state: AppState::build(config).await.unwrap(), _dir: dir }
+}
+
+async fn decoded(response: Response) -> image::RgbaImage {
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    image::load_from_memory(&bytes).unwrap().into_rgba8()
+}
+
+#[tokio::test]
+async fn watermarks_render_as_variants_of_their_own() {
+    let app = app_with_watermarks(|_| {}).await;
+    let id = json(app.upload(flat_png(200, 100, [128, 128, 128, 255])).await).await["id"].as_str().unwrap().to_owned();
+    let uri = format!("/v1/images/{id}/render?fmt=png&wm=logo&wm_scale=0.5&wm_margin=5");
+    let first = app.get(&uri).await;
+    assert_eq!((first.status(), header_of(&first, "x-cache")), (StatusCode::OK, "miss"));
+    let image = decoded(first).await;
+    assert_eq!((image.get_pixel(170, 70).0, image.get_pixel(140, 70).0), ([255, 0, 0, 255], [128, 128, 128, 255]));
+    // The same spec again, its keys in another order and a default spelt out, is the same variant.
+    let again =
+        app.get(&format!("/v1/images/{id}/render?wm_margin=5&wm=logo&fmt=png&wm_scale=0.5&wm_pos=southeast")).await;
+    assert_eq!(header_of(&again, "x-cache"), "hit");
+    // Another watermark, or other options, are variants of their own.
+    for other in ["wm=badge&wm_scale=0.5&wm_margin=5", "wm=logo&wm_scale=0.5&wm_margin=6", "wm=logo&wm_opacity=0.5"] {
+        let response = app.get(&format!("/v1/images/{id}/render?fmt=png&{other}")).await;
+        assert_eq!((response.status(), header_of(&response, "x-cache")), (StatusCode::OK, "miss"), "{other}");
+    }
+    let badge = decoded(app.get(&format!("/v1/images/{id}/render?fmt=png&wm=badge&wm_pos=northwest")).await).await;
+    assert_eq!((badge.get_pixel(0, 0).0, badge.get_pixel(24, 12).0), ([0, 0, 255, 255], [0, 0, 255, 255]));
+    assert_eq!(badge.get_pixel(25, 0).0, [128, 128, 128, 255], "25 wide (0.25 of 100), 12 or 13 high");
+
+    for (query, param, names) in [
+        ("wm=nope", "wm", "`nope`; configured: badge, logo"),
+        ("wm_pos=north", "wm_pos", "add `wm=NAME`"),
+        ("wm=logo&wm_pos=smart", "wm_pos", "southwest"),
+        ("wm=logo&wm_scale=0", "wm_scale", "0.01 to 1"),
+        ("wm=logo&wm_opacity=1.5", "wm_opacity", "0.01 to 1"),
+    ] {
+        let refused = app.get(&format!("/v1/images/{id}/render?{query}")).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(header_of(&refused, "content-type"), "application/problem+json");
+        let problem = json(refused).await;
+        assert_eq!(problem["param"], param, "{query}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(names), "{query}: {problem}");
+    }
+    // Stateless renders take them too.
+    let body = flat_png(40, 40, [0, 255, 0, 255]);
+    let rendered =
+        app.send(Request::post("/v1/render?fmt=png&wm=logo&wm_scale=1").body(Body::from(body)).unwrap()).await;
+    assert_eq!(decoded(rendered).await.get_pixel(20, 20).0, [255, 0, 0, 255]);
+}
+
+#[tokio::test]
+async fn a_presets_only_server_forces_the_watermark_its_presets_carry() {
+    let app = app_with_watermarks(|config| {
+        config.presets_only = true;
+        config.presets.insert("marked".to_owned(), "w=100&fmt=png&wm=logo&wm_scale=0.5".to_owned());
+    })
+    .await;
+    let id = json(app.upload(flat_png(200, 100, [128, 128, 128, 255])).await).await["id"].as_str().unwrap().to_owned();
+    let image = decoded(app.get(&format!("/v1/images/{id}/render?preset=marked")).await).await;
+    assert_eq!((image.width(), image.height()), (100, 50));
+    assert_eq!(image.get_pixel(90, 40).0, [255, 0, 0, 255]);
+    for query in ["preset=marked&wm_opacity=0.01", "preset=marked&wm=badge"] {
+        let refused = app.get(&format!("/v1/images/{id}/render?{query}")).await;
+        assert_eq!(json(refused).await["code"], "presets-only", "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_watermark_that_cannot_be_loaded_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_an_image = dir.path().join("logo.txt");
+    std::fs::write(&not_an_image, "not an image").unwrap();
+    for (source, expected) in [
+        (crate::config::WatermarkSource { file: Some(dir.path().join("missing.png")), blob: None }, "missing.png"),
+        (crate::config::WatermarkSource { file: Some(not_an_image.clone()), blob: None }, "logo.txt"),
+        (crate::config::WatermarkSource { file: None, blob: Some("watermarks/none.png".to_owned()) }, "no such blob"),
+    ] {
+        let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        config.watermarks.insert("logo".to_owned(), source);
+        let error = format!("{:#}", AppState::build(config).await.err().unwrap());
+        assert!(error.contains("watermark `logo`") && error.contains(expected), "{error}");
+    }
 }
 
 #[tokio::test]
