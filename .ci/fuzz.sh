@@ -62,7 +62,8 @@ if [[ -z "$(ls -A "$FUZZ_DIR/corpus/decode")" ]]; then
   rm -rf "$seeds"
 fi
 queries=("w=400" "w=300&h=200&fit=cover&gravity=smart&fmt=webp&q=75" "crop=10,10,100,100&rotate=90&flip=h"
-  "blur=2.5&sharpen=1&gray=true&bg=ff000080&dpr=2&enlarge=1" "fmt=auto&progressive=true&lossless=1")
+  "blur=2.5&sharpen=1&gray=true&bg=ff000080&dpr=2&enlarge=1" "fmt=auto&progressive=true&lossless=1"
+  "w=300&wm=logo&wm_pos=northwest&wm_scale=0.5&wm_opacity=0.4&wm_margin=8")
 for i in "${!queries[@]}"; do printf '%s' "${queries[$i]}" >"$FUZZ_DIR/corpus/spec/seed-$i"; done
 # Render seeds: 40 of the decode seeds under each example query and the hostile specs of the
 # tests; the fuzzer grows the corpus from there.
@@ -98,6 +99,13 @@ if ! ls "$FUZZ_DIR/corpus/decode" | grep -q '^seed5-'; then
     done
   done
 fi
+# Watermarked renders (the targets know a watermark `logo`) of one seed of each kind, written
+# every run under fixed names, so corpora made before watermarks get them too.
+wm_query="w=48&fmt=webp&wm=logo&wm_pos=center&wm_scale=1&wm_opacity=0.5"
+for seed in "$FUZZ_DIR"/corpus/decode/{gif,jpeg,png,webp}-Autumn.jpg.* "$FUZZ_DIR"/corpus/decode/seed[2345]-*; do
+  [[ -f "$seed" ]] || continue
+  { printf '%s\n' "$wm_query"; cat "$seed"; } >"$FUZZ_DIR/corpus/render/wm-$(basename "$seed")"
+done
 echo "jpeg seeds: $(ls "$FUZZ_DIR/corpus/jpeg" | wc -l)"
 echo "decode seeds: $(ls "$FUZZ_DIR/corpus/decode" | wc -l), spec seeds: $(ls "$FUZZ_DIR/corpus/spec" | wc -l), render seeds: $(ls "$FUZZ_DIR/corpus/render" | wc -l)"
 
