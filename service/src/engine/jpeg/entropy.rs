@@ -199,6 +199,11 @@ pub struct HuffmanTable {
     /// tables have entries for a size of 0 too (a difference of 0), AC tables do not (an end
     /// of block or a run of 16 zeros).
     pub fast: Box<[i32; 1 << LOOKUP_BITS]>,
+    /// Indexed like `lookup`, for AC tables, what a progressive AC scan looks up: 0 (the slow
+    /// way), a coefficient as in `fast` with [`COEFFICIENT`] (and [`SIZE_ONE`] if its value is
+    /// one bit, what a refinement scan codes), or an end-of-band run with [`END_OF_BAND`]: its
+    /// length in blocks (bits 16..32) and the bits of code and run length (bits 0..4).
+    pub progressive: Box<[i32; 1 << LOOKUP_BITS]>,
     /// Indexed by the next [`SKIP_BITS`] bits, for AC tables: the whole AC codes those bits
     /// hold, with their values, walked over at once (the last value may run past the window):
     /// the bits they take (bits 0..5, 0 if not even one code fits), the coefficients they
@@ -210,6 +215,11 @@ pub struct HuffmanTable {
     long_index: Box<[u16; 1 << LOOKUP_BITS]>,
     long: Vec<u16>,
 }
+
+/// Flags of [`HuffmanTable::progressive`] entries.
+pub const END_OF_BAND: i32 = 1 << 8;
+pub const COEFFICIENT: i32 = 1 << 9;
+pub const SIZE_ONE: i32 = 1 << 10;
 
 /// Bits a code may have past the first lookup's.
 const LONG_BITS: u32 = 16 - LOOKUP_BITS;
@@ -255,6 +265,7 @@ impl HuffmanTable {
         let mut table = HuffmanTable {
             lookup,
             fast: Box::new([0; 1 << LOOKUP_BITS]),
+            progressive: Box::new([0; 1 << LOOKUP_BITS]),
             skip: Box::new([0; 1 << SKIP_BITS]),
             long_index,
             long,
@@ -316,12 +327,22 @@ impl HuffmanTable {
             let length = u32::from(entry >> 8);
             let symbol = u32::from(entry & 0xFF);
             let (run, size) = if ac { (symbol >> 4, symbol & 15) } else { (0, symbol) };
+            if ac && size == 0 && run < 15 && length != 0 && length + run <= LOOKUP_BITS {
+                // An end-of-band run of 2^run blocks and the next `run` bits.
+                let extra = (prefix >> (LOOKUP_BITS - length - run)) & ((1 << run) - 1);
+                let blocks = (1 << run) + extra;
+                self.progressive[prefix as usize] = (blocks << 16) as i32 | END_OF_BAND | (length + run) as i32;
+            }
             if length == 0 || (ac && size == 0) || length + size > LOOKUP_BITS {
                 continue;
             }
             let raw = (prefix >> (LOOKUP_BITS - length - size)) & ((1 << size) - 1);
             let value = extend(raw, size);
             self.fast[prefix as usize] = (value << 16) | (run << 4) as i32 | (length + size) as i32;
+            if ac {
+                let one = if size == 1 { SIZE_ONE } else { 0 };
+                self.progressive[prefix as usize] = self.fast[prefix as usize] | COEFFICIENT | one;
+            }
         }
     }
 
@@ -356,13 +377,9 @@ impl HuffmanTable {
 /// The value of `size` raw bits as JPEG codes it: the low half of the range is negative.
 #[inline(always)]
 pub fn extend(raw: u32, size: u32) -> i32 {
-    if size == 0 {
-        0
-    } else if raw < (1 << (size - 1)) {
-        raw as i32 - (1 << size) + 1
-    } else {
-        raw as i32
-    }
+    // Without a branch: the sign is as good as random. `raw` is below 2^size (0 for size 0).
+    let negative = -i32::from(raw << 1 < 1 << size);
+    raw as i32 - (negative & ((1 << size) - 1))
 }
 
 #[cfg(test)]

@@ -644,8 +644,9 @@ impl<'a> Decoder<'a> {
                 let size = u32::from(size);
                 predictions[slot] = predictions[slot].wrapping_add(extend(reader.bits(size), size));
                 *value = predictions[slot].wrapping_shl(scan.low) as i16;
-            } else if reader.bit() == 1 {
-                *value |= 1 << scan.low;
+            } else {
+                // Without a branch: the bit is as good as random.
+                *value |= (reader.bit() << scan.low) as i16;
             }
             Ok(())
         })
@@ -662,31 +663,68 @@ impl<'a> Decoder<'a> {
             return Err(corrupt("coefficients"));
         };
         let (kept, values, masks) = (kept[c], &mut values[c], &mut masks[c]);
+        let first = scan.high == 0;
+        // What a refinement reads of the blocks in an end-of-band run (see `ac_refine`).
+        let band = (u64::MAX << scan.start) & (u64::MAX >> (63 - scan.end));
+        let kept_mask = u64::MAX >> (64 - kept.clamp(1, 64));
+        let plus = 1i16 << scan.low;
+        let interval = self.restart_interval;
         let mut eob_run = 0u32;
         let mut mcu = 0usize;
         for y in 0..component.coded_y {
             if reader.overran() {
                 return Err(entropy_error(EntropyError::Truncated));
             }
-            for x in 0..component.coded_x {
-                if self.restart_interval > 0 && mcu > 0 && mcu.is_multiple_of(self.restart_interval) {
+            let row = y * component.blocks_x;
+            let mut x = 0;
+            while x < component.coded_x {
+                if interval > 0 && mcu > 0 && mcu.is_multiple_of(interval) {
                     reader = reader.restart().map_err(entropy_error)?;
                     eob_run = 0;
                 }
+                if eob_run > 0 {
+                    // The blocks of an end-of-band run, up to the row's end or the next restart,
+                    // at once: a first pass has nothing to read of them, a refinement only the
+                    // correction bits of their nonzero coefficients, which most have none of.
+                    let mut n = (eob_run as usize).min(component.coded_x - x);
+                    if interval > 0 {
+                        n = n.min(interval - mcu % interval);
+                    }
+                    if !first {
+                        let Some(run) = masks.get(row + x..row + x + n) else {
+                            return Err(corrupt("coefficients"));
+                        };
+                        for (i, &mask) in run.iter().enumerate() {
+                            let nonzero = mask & band;
+                            if nonzero != 0 {
+                                let index = row + x + i;
+                                let Some(values) = values.get_mut(index * kept..(index + 1) * kept) else {
+                                    return Err(corrupt("coefficients"));
+                                };
+                                refine(&mut reader, values, nonzero, kept_mask, plus);
+                            }
+                        }
+                    }
+                    eob_run -= n as u32;
+                    x += n;
+                    mcu += n;
+                    continue;
+                }
                 mcu += 1;
-                let index = x + y * component.blocks_x;
+                let index = x + row;
                 let (Some(values), Some(mask)) =
                     (values.get_mut(index * kept..(index + 1) * kept), masks.get_mut(index))
                 else {
                     return Err(corrupt("coefficients"));
                 };
                 reader.ensure32();
-                if scan.high == 0 {
+                if first {
                     ac_first(&mut reader, table, values, mask, scan, &mut eob_run)
                 } else {
                     ac_refine(&mut reader, table, values, mask, scan, &mut eob_run)
                 }
                 .map_err(entropy_error)?;
+                x += 1;
             }
         }
         Ok(reader)
@@ -844,11 +882,15 @@ fn ac_first(
     let mut k = scan.start;
     while k <= scan.end {
         reader.ensure32();
-        let fast = table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
-        let value = if fast != 0 {
-            reader.consume((fast & 15) as u32);
-            k += ((fast >> 4) & 15) as usize;
-            fast >> 16
+        let entry = table.progressive[reader.peek(entropy::LOOKUP_BITS) as usize];
+        let value = if entry & entropy::COEFFICIENT != 0 {
+            reader.consume((entry & 15) as u32);
+            k += ((entry >> 4) & 15) as usize;
+            entry >> 16
+        } else if entry & entropy::END_OF_BAND != 0 {
+            reader.consume((entry & 15) as u32);
+            *eob_run = (entry >> 16) as u32 - 1;
+            break;
         } else {
             let symbol = table.decode(reader)?;
             let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
@@ -875,10 +917,32 @@ fn ac_first(
     Ok(())
 }
 
+/// For a byte of flags and a count `n` (0 to 15): the position of its (`n` + 1)th set bit, or 8 if
+/// it has no more than `n`. What a refinement scan's zero run looks up first: most runs end
+/// within eight coefficients of where they start.
+const SELECT: [[u8; 256]; 16] = {
+    let mut table = [[8u8; 256]; 16];
+    let mut byte = 0;
+    while byte < 256 {
+        let (mut bit, mut seen) = (0, 0);
+        while bit < 8 {
+            if byte & (1 << bit) != 0 {
+                if seen < 16 {
+                    table[seen][byte] = bit as u8;
+                }
+                seen += 1;
+            }
+            bit += 1;
+        }
+        byte += 1;
+    }
+    table
+};
+
 /// A refinement pass over a band of AC coefficients: one more bit of each coefficient already
 /// nonzero, and the coefficients that become nonzero at this bit. Positions are found with the
-/// mask: a run of zeros is counted off its clear bits, and the correction bits of nonzero
-/// coefficients that are not kept are read past in one go.
+/// mask: a run of zeros is counted off its clear bits (eight at a lookup in [`SELECT`]), and the
+/// correction bits of nonzero coefficients that are not kept are read past in one go.
 #[inline(always)]
 fn ac_refine(
     reader: &mut BitReader,
@@ -900,17 +964,21 @@ fn ac_refine(
             // A newly nonzero coefficient is one bit, its sign, which the fast entry holds as a
             // value of 1 or -1 (a size of 1; a corrupt larger size takes the slow way, which
             // reads one bit as libjpeg-turbo does).
-            let fast = table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
-            let (run, value) = if fast != 0 && (fast >> 16).abs() == 1 {
-                reader.consume((fast & 15) as u32);
-                (((fast >> 4) & 15) as u8, if fast >> 16 > 0 { plus } else { minus })
+            let entry = table.progressive[reader.peek(entropy::LOOKUP_BITS) as usize];
+            let (run, value) = if entry & entropy::SIZE_ONE != 0 {
+                reader.consume((entry & 15) as u32);
+                (((entry >> 4) & 15) as usize, if entry > 0 { plus } else { minus })
+            } else if entry & entropy::END_OF_BAND != 0 {
+                reader.consume((entry & 15) as u32);
+                *eob_run = (entry >> 16) as u32;
+                break;
             } else {
                 let symbol = table.decode(reader)?;
                 let (run, size) = (symbol >> 4, symbol & 15);
                 if size != 0 {
-                    (run, if reader.bit() == 1 { plus } else { minus })
+                    (usize::from(run), if reader.bit() == 1 { plus } else { minus })
                 } else if run == 15 {
-                    (run, 0)
+                    (15, 0)
                 } else {
                     *eob_run = (1 << run) + reader.bits(u32::from(run));
                     break;
@@ -918,14 +986,30 @@ fn ac_refine(
             };
             // Pass `run` zero coefficients, refining the nonzero ones on the way: the position
             // reached is the zero after them (or past the band).
-            let from = u64::MAX << k;
-            let mut zeros = !*mask & band & from;
-            for _ in 0..run {
-                zeros &= zeros.wrapping_sub(1);
-            }
-            let at = if zeros == 0 { scan.end + 1 } else { zeros.trailing_zeros() as usize };
-            let before = if at >= 64 { u64::MAX } else { (1u64 << at) - 1 };
-            refine(reader, values, *mask & from & before, kept, plus);
+            let zeros = !*mask & band;
+            let found = usize::from(SELECT[run & 15][(zeros >> k) as usize & 0xFF]);
+            let at = if found < 8 {
+                // Within eight coefficients: `found - run` nonzero ones are passed, whose
+                // correction bits (at most 7) are still buffered.
+                let at = k + found;
+                let passed = *mask & (u64::MAX << k) & !(u64::MAX << at);
+                if passed & kept != 0 {
+                    refine(reader, values, passed, kept, plus);
+                } else {
+                    reader.consume((found - run) as u32);
+                }
+                at
+            } else {
+                let from = u64::MAX << k;
+                let mut zeros = zeros & from;
+                for _ in 0..run {
+                    zeros &= zeros.wrapping_sub(1);
+                }
+                let at = if zeros == 0 { scan.end + 1 } else { zeros.trailing_zeros() as usize };
+                let before = if at >= 64 { u64::MAX } else { (1u64 << at) - 1 };
+                refine(reader, values, *mask & from & before, kept, plus);
+                at
+            };
             if value != 0 && at <= scan.end {
                 *mask |= 1 << at;
                 if let Some(slot) = values.get_mut(at) {
@@ -945,7 +1029,9 @@ fn ac_refine(
 }
 
 /// Reads the correction bits of the `nonzero` coefficients, in zigzag order: those `kept` get
-/// their bit `plus` (away from zero), the others' bits are read past.
+/// their bit `plus` (away from zero), the others' bits are read past. The kept coefficients
+/// come first (they are the lowest positions), and a bit is added without a branch on it, as
+/// correction bits are as good as random.
 #[inline(always)]
 fn refine(reader: &mut BitReader, values: &mut [i16], nonzero: u64, kept: u64, plus: i16) {
     // Most runs pass no nonzero coefficient.
@@ -957,10 +1043,13 @@ fn refine(reader: &mut BitReader, values: &mut [i16], nonzero: u64, kept: u64, p
         let n = low.count_ones().min(16);
         let bits = reader.bits(n);
         for i in (0..n).rev() {
-            let coefficient = &mut values[low.trailing_zeros() as usize];
+            let at = low.trailing_zeros() as usize;
             low &= low - 1;
-            if (bits >> i) & 1 == 1 && *coefficient & plus == 0 {
-                *coefficient = coefficient.wrapping_add(if *coefficient >= 0 { plus } else { -plus });
+            if let Some(coefficient) = values.get_mut(at) {
+                let c = *coefficient;
+                // Add when the bit is 1 and the coefficient lacks it (it may not, if corrupt).
+                let add = -(((bits >> i) & 1) as i16 & i16::from(c & plus == 0));
+                *coefficient = c.wrapping_add(if c >= 0 { plus } else { -plus } & add);
             }
         }
     }
