@@ -1,5 +1,6 @@
-//! Any bytes through Pixelmill's own JPEG decoder at each scale it serves: an error of the
-//! input's making is fine; a panic, an `Internal` error or pixels of the wrong size are bugs.
+//! Any bytes through Pixelmill's own JPEG decoder at each scale it serves, with chroma whole and
+//! at half: an error of the input's making is fine; a panic, an `Internal` error or pixels of
+//! the wrong size are bugs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,14 +13,16 @@ fuzz_target!(|bytes: &[u8]| {
         if !probe.own_jpeg_decoder_handles(shrink) {
             continue;
         }
-        match jpeg::decode(bytes, shrink, limits.max_jpeg_scans) {
-            Ok(image) => assert_eq!(
-                (image.width(), image.height()),
-                (probe.width.div_ceil(shrink), probe.height.div_ceil(shrink)),
-                "1/{shrink}"
-            ),
-            Err(EngineError::Internal(cause)) => panic!("1/{shrink}: internal error {cause}"),
-            Err(_) => {}
+        for chroma in [jpeg::Chroma::Full, jpeg::Chroma::Half] {
+            match jpeg::decode_with(bytes, shrink, chroma, limits.max_jpeg_scans) {
+                Ok(image) => assert_eq!(
+                    (image.width(), image.height()),
+                    (probe.width.div_ceil(shrink), probe.height.div_ceil(shrink)),
+                    "1/{shrink} {chroma:?}"
+                ),
+                Err(EngineError::Internal(cause)) => panic!("1/{shrink} {chroma:?}: internal error {cause}"),
+                Err(_) => {}
+            }
         }
     }
 });

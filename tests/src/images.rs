@@ -42,6 +42,10 @@ pub fn progressive_jpeg(image: &RgbImage) -> Vec<u8> {
     compressor.set_progressive(true).expect("progressive");
     compressor.set_quality(85).expect("quality");
     compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2).expect("4:2:0");
+    compress(compressor, image)
+}
+
+fn compress(mut compressor: turbojpeg::Compressor, image: &RgbImage) -> Vec<u8> {
     let (width, height) = (image.width() as usize, image.height() as usize);
     let pixels = turbojpeg::Image {
         pixels: image.as_raw().as_slice(),
@@ -51,6 +55,15 @@ pub fn progressive_jpeg(image: &RgbImage) -> Vec<u8> {
         format: turbojpeg::PixelFormat::RGB,
     };
     compressor.compress_to_vec(pixels).expect("compressing a generated image")
+}
+
+/// A baseline JPEG with chroma kept whole (4:4:4), as cameras at their best quality and many
+/// editors write, at quality 85.
+pub fn jpeg_444(image: &RgbImage) -> Vec<u8> {
+    let mut compressor = turbojpeg::Compressor::new().expect("a compressor");
+    compressor.set_quality(85).expect("quality");
+    compressor.set_subsamp(turbojpeg::Subsamp::None).expect("4:4:4");
+    compress(compressor, image)
 }
 
 pub fn png(image: &RgbImage) -> Vec<u8> {

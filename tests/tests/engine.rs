@@ -208,6 +208,54 @@ fn shrink_on_load_is_used_for_small_targets() {
     assert_eq!(render(&source, "w=900").unwrap().shrink_on_load, 1);
 }
 
+#[test]
+fn chroma_is_decoded_at_half_only_where_the_output_keeps_half() {
+    use pixelmill::engine::decode::{self, Chroma};
+    use pixelmill::engine::plan;
+    let photo = images::pattern(1600, 1000);
+    let (whole, subsampled) = (images::jpeg_444(&photo), images::progressive_jpeg(&photo));
+    let chroma = |source: &[u8], query: &str| {
+        let probe = decode::probe(source, &Limits::default()).unwrap();
+        plan::plan(&probe, &spec(query), &Limits::default()).unwrap().chroma
+    };
+    // 4:2:0 outputs: a JPEG below quality 90, lossy WebP, decoded by the own decoder at 1/4.
+    for query in ["w=400&fmt=jpeg", "w=400&fmt=jpeg&q=89", "w=400&fmt=webp"] {
+        assert_eq!(chroma(&whole, query), Chroma::Half, "{query}");
+    }
+    // Outputs that keep chroma whole; 1/8 (chroma is DC values already); a baseline file at 1/2
+    // and at full size (libjpeg-turbo's); a 4:2:0 source.
+    for query in [
+        "w=400&fmt=jpeg&q=90",
+        "w=400&fmt=webp&lossless=1",
+        "w=400&fmt=png",
+        "w=400&fmt=avif",
+        "w=400&fmt=gif",
+        "w=200&fmt=jpeg",
+        "w=700&fmt=jpeg",
+        "w=900&fmt=jpeg",
+    ] {
+        assert_eq!(chroma(&whole, query), Chroma::Full, "{query}");
+    }
+    assert_eq!(chroma(&subsampled, "w=400&fmt=jpeg"), Chroma::Full);
+    // What the render gives: the JPEG's chroma, as its reader sees it, close to a render whose
+    // chroma was whole (PNG output, decoded at full chroma), in Cb and Cr averaged 2x2.
+    let half = decode(&render(&whole, "w=400&fmt=jpeg&q=89").unwrap().bytes).to_rgb8();
+    let full = decode(&render(&whole, "w=400&fmt=png").unwrap().bytes).to_rgb8();
+    let chroma_of = |image: &RgbImage| {
+        let small = image::imageops::resize(image, 200, 125, image::imageops::FilterType::Triangle);
+        let mut out = small.clone();
+        for pixel in out.pixels_mut() {
+            let [r, g, b] = pixel.0.map(f64::from);
+            let cb = 128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b;
+            let cr = 128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b;
+            *pixel = Rgb([cb.round() as u8, cr.round() as u8, 0]);
+        }
+        out
+    };
+    let db = psnr(&chroma_of(&half), &chroma_of(&full));
+    assert!(db > 40.0, "chroma of a half-chroma render against a whole one: {db:.1} dB");
+}
+
 /// Peak signal-to-noise ratio between two RGB images of one size, in dB.
 fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());

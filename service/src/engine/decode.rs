@@ -18,6 +18,7 @@ use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 use crate::engine::Limits;
 use crate::engine::error::EngineError;
 use crate::engine::format::{InputFormat, Sniffed, sniff};
+pub use crate::engine::jpeg::Chroma;
 use crate::engine::metadata::{self, Metadata, Segment};
 
 /// What [`probe`] learnt: enough to plan the render.
@@ -461,6 +462,14 @@ impl Probe {
             && matches!(&self.layout, Layout::Jpeg(layout) if crate::engine::jpeg::is_faster(layout, shrink))
     }
 
+    /// Whether decoding at 1/`shrink` with [`Chroma::Half`] decodes less chroma than with
+    /// [`Chroma::Full`]: the own JPEG decoder reads the file, and its layout allows it.
+    pub fn halves_chroma(&self, shrink: u32) -> bool {
+        self.own_jpeg_decoder(shrink)
+            && self.jpeg_colorspace == Some(Colorspace::YCbCr)
+            && matches!(&self.layout, Layout::Jpeg(layout) if crate::engine::jpeg::halves_chroma(layout, shrink))
+    }
+
     /// Whether libjpeg decodes to CMYK, which is then converted to RGB.
     pub fn is_cmyk(&self) -> bool {
         matches!(self.jpeg_colorspace, Some(Colorspace::CMYK | Colorspace::YCCK))
@@ -492,9 +501,21 @@ pub fn shrunk(dimension: u32, shrink: u32) -> u32 {
 /// Decodes pixels at 1/`shrink` of the stored size (`shrink` is one of [`SHRINK_FACTORS`], and 1
 /// unless [`can_shrink_on_load`]). The result is in stored orientation.
 pub fn decode(bytes: &[u8], probe: &Probe, shrink: u32, limits: &Limits) -> Result<DynamicImage, EngineError> {
+    decode_with(bytes, probe, shrink, Chroma::Full, limits)
+}
+
+/// [`decode`], with chroma at half the luma's resolution where the own JPEG decoder reads the
+/// file and `chroma` asks for it (see [`Probe::halves_chroma`]); elsewhere the same as [`decode`].
+pub fn decode_with(
+    bytes: &[u8],
+    probe: &Probe,
+    shrink: u32,
+    chroma: Chroma,
+    limits: &Limits,
+) -> Result<DynamicImage, EngineError> {
     match probe.format {
         InputFormat::Jpeg if probe.own_jpeg_decoder(shrink) => {
-            crate::engine::jpeg::decode(bytes, shrink, limits.max_jpeg_scans)
+            crate::engine::jpeg::decode_with(bytes, shrink, chroma, limits.max_jpeg_scans)
         }
         InputFormat::Jpeg => decode_jpeg(bytes, probe, shrink, limits.max_jpeg_scans),
         InputFormat::Webp if !probe.is_animated_webp() => decode_webp(bytes, probe, shrink),

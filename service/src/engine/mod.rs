@@ -250,7 +250,7 @@ fn decode_still(
     if plan.frame > 0 {
         decode::frame(input, probe, plan.frame)
     } else {
-        decode::decode(input, probe, plan.shrink, limits)
+        decode::decode_with(input, probe, plan.shrink, plan.chroma, limits)
     }
 }
 

@@ -35,6 +35,10 @@ pub struct RenderPlan {
     pub shrink: u32,
     /// Size of the decoded pixels, in stored orientation.
     pub decoded: (u32, u32),
+    /// The resolution chroma is decoded at: half the luma's where the output keeps its chroma
+    /// at half its own (JPEG below quality 90, lossy WebP). The shrink leaves the decoded luma
+    /// at least the resized size, so half of it is at least the output's chroma.
+    pub chroma: decode::Chroma,
     pub format: OutputFormat,
     pub output: (u32, u32),
     /// Whether alpha is composited onto the background before encoding.
@@ -264,6 +268,17 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
     };
     costs.stage("encode", size * channels + encode);
 
+    let output_subsamples_chroma = match format {
+        OutputFormat::Jpeg => encode::jpeg_subsampled(spec.quality),
+        OutputFormat::Webp => !spec.lossless,
+        OutputFormat::Png | OutputFormat::Avif | OutputFormat::Gif => false,
+    };
+    let chroma = if output_subsamples_chroma && !animate && probe.halves_chroma(shrink) {
+        decode::Chroma::Half
+    } else {
+        decode::Chroma::Full
+    };
+
     let decode_work = pixels((probe.width, probe.height))
         * match &probe.layout {
             Layout::Jpeg(jpeg) => u64::from(jpeg.scans.max(1)),
@@ -274,6 +289,7 @@ pub fn plan(probe: &Probe, spec: &Spec, limits: &Limits) -> Result<RenderPlan, E
         geometry,
         shrink,
         decoded,
+        chroma,
         format,
         output,
         flatten,
