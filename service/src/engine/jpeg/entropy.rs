@@ -13,6 +13,10 @@ pub const LOOKUP_BITS: u32 = 9;
 /// Bits looked up at once when AC codes are only walked over, not kept.
 pub const SKIP_BITS: u32 = 12;
 
+/// Bits looked up at once when a baseline block's AC coefficients are kept: up to two
+/// coefficients (or a coefficient and the end of the block) a lookup.
+pub const PAIR_BITS: u32 = 12;
+
 /// What went wrong in the entropy-coded data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntropyError {
@@ -209,11 +213,61 @@ pub struct HuffmanTable {
     /// the bits they take (bits 0..5, 0 if not even one code fits), the coefficients they
     /// advance by (bits 5..13), and whether the last is the end of the block (bit 13).
     pub skip: Box<[u16; 1 << SKIP_BITS]>,
+    /// Indexed by the next [`PAIR_BITS`] bits, for AC tables: 0 (the slow way) or one or two
+    /// codes with their values, what a baseline block's kept coefficients look up (see
+    /// [`Pair`]).
+    pub pairs: Box<[u32; 1 << PAIR_BITS]>,
     /// Codes longer than [`LOOKUP_BITS`], a second lookup: for each first [`LOOKUP_BITS`] bits
     /// that start such codes, the index of its table in `long` (or `u16::MAX`); each table is
     /// indexed by the next [`LONG_BITS`] bits, entries as in `lookup` (length 0: no code).
     long_index: Box<[u16; 1 << LOOKUP_BITS]>,
     long: Vec<u16>,
+}
+
+/// An entry of [`HuffmanTable::pairs`]: a coefficient (`run` zeros before it, then `value`)
+/// or the end of the block, then possibly a second coefficient or the end of the block.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Pair {
+    /// Bits of the codes and values, 1 to [`PAIR_BITS`].
+    pub length: u32,
+    pub run: u32,
+    pub value: i32,
+    /// A second coefficient: its run and value.
+    pub second: Option<(u32, i32)>,
+    /// The block ends after these (its end-of-block code was read).
+    pub end: bool,
+}
+
+impl Pair {
+    /// Bits of a second value, signed.
+    const SECOND_VALUE_BITS: u32 = 6;
+
+    /// Bits 0..4 the length, 4..8 the first run, 8..12 the second run, bit 12 set for a second
+    /// coefficient, bit 13 for the end of the block, 14..20 the second value and 20..32 the
+    /// first (both signed).
+    fn pack(self) -> u32 {
+        let (run2, value2) = self.second.unwrap_or((0, 0));
+        let value2 = (value2 as u32) & ((1 << Self::SECOND_VALUE_BITS) - 1);
+        self.length
+            | self.run << 4
+            | run2 << 8
+            | u32::from(self.second.is_some()) << 12
+            | u32::from(self.end) << 13
+            | value2 << 14
+            | (self.value as u32) << 20
+    }
+
+    #[cfg(test)]
+    pub fn unpack(entry: u32) -> Pair {
+        let second = entry & (1 << 12) != 0;
+        Pair {
+            length: entry & 15,
+            run: (entry >> 4) & 15,
+            value: entry as i32 >> 20,
+            second: second.then_some(((entry >> 8) & 15, (entry << 12) as i32 >> 26)),
+            end: entry & (1 << 13) != 0,
+        }
+    }
 }
 
 /// Flags of [`HuffmanTable::progressive`] entries.
@@ -267,12 +321,14 @@ impl HuffmanTable {
             fast: Box::new([0; 1 << LOOKUP_BITS]),
             progressive: Box::new([0; 1 << LOOKUP_BITS]),
             skip: Box::new([0; 1 << SKIP_BITS]),
+            pairs: Box::new([0; 1 << PAIR_BITS]),
             long_index,
             long,
         };
         table.build_fast(ac);
         if ac {
             table.build_skip();
+            table.build_pairs();
         }
         Some(table)
     }
@@ -282,7 +338,7 @@ impl HuffmanTable {
             let (mut used, mut advance, mut end_of_block) = (0u32, 0u32, false);
             loop {
                 let left = SKIP_BITS - used;
-                let (length, symbol) = self.code_in(window, used);
+                let (length, symbol) = self.code_in(window, SKIP_BITS, used);
                 let (run, size) = (symbol >> 4, symbol & 15);
                 if length == 0 || length > left {
                     break;
@@ -303,11 +359,40 @@ impl HuffmanTable {
         }
     }
 
-    /// The code at bit `at` of a [`SKIP_BITS`]-bit window: its length and symbol, or a length of
-    /// 0 if it runs past the window. The bits past the window's end are read as zeros: a code no
+    fn build_pairs(&mut self) {
+        for window in 0..(1u32 << PAIR_BITS) {
+            let value_at = |at: u32, size: u32| extend((window >> (PAIR_BITS - at - size)) & ((1 << size) - 1), size);
+            let (length, symbol) = self.code_in(window, PAIR_BITS, 0);
+            let (run, size) = (symbol >> 4, symbol & 15);
+            if length == 0 || length + size > PAIR_BITS || (size == 0 && run == 15) {
+                continue;
+            }
+            let first = if size == 0 {
+                Pair { length, end: true, ..Pair::default() }
+            } else {
+                Pair { length: length + size, run, value: value_at(length, size), ..Pair::default() }
+            };
+            let mut pair = first;
+            if !first.end {
+                let (length, symbol) = self.code_in(window, PAIR_BITS, first.length);
+                let (run, size) = (symbol >> 4, symbol & 15);
+                let fits = length != 0 && first.length + length + size <= PAIR_BITS;
+                if fits && size == 0 && run != 15 {
+                    pair = Pair { length: first.length + length, end: true, ..first };
+                } else if fits && size != 0 && size < Pair::SECOND_VALUE_BITS {
+                    let second = value_at(first.length + length, size);
+                    pair = Pair { length: first.length + length + size, second: Some((run, second)), ..first };
+                }
+            }
+            self.pairs[window as usize] = pair.pack();
+        }
+    }
+
+    /// The code at bit `at` of a `width`-bit window: its length and symbol, or a length of 0
+    /// if it runs past the window. The bits past the window's end are read as zeros: a code no
     /// longer than what is left is read right whatever they are (codes are prefix-free).
-    fn code_in(&self, window: u32, at: u32) -> (u32, u32) {
-        let left = SKIP_BITS.saturating_sub(at);
+    fn code_in(&self, window: u32, width: u32, at: u32) -> (u32, u32) {
+        let left = width.saturating_sub(at);
         if left == 0 {
             return (0, 0);
         }
@@ -449,6 +534,102 @@ mod tests {
         let mut reader = BitReader::new(&bytes, 0);
         reader.refill();
         assert_eq!(table.decode(&mut reader), Ok(15));
+    }
+
+    /// An AC table shaped like the standard luminance one (K.5): its counts, and every run and
+    /// size of a baseline file's AC codes.
+    fn luminance_like_ac_table() -> HuffmanTable {
+        let counts = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d];
+        let mut symbols = vec![0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51];
+        for symbol in (0..16u8).flat_map(|run| (1..=10u8).map(move |size| run << 4 | size)).chain([0xF0]) {
+            if !symbols.contains(&symbol) {
+                symbols.push(symbol);
+            }
+        }
+        assert_eq!(symbols.len(), 162);
+        HuffmanTable::new(&counts, &symbols, true).expect("a valid table")
+    }
+
+    /// Reads `window` (the first `PAIR_BITS` bits) followed by `filler` bits.
+    fn reader_over(window: u32, filler: u32) -> (Vec<u8>, u32) {
+        let word = window << (32 - PAIR_BITS) | filler >> PAIR_BITS;
+        let mut bytes = Vec::new();
+        for byte in word.to_be_bytes().into_iter().chain([0x5A, 0x5A]) {
+            bytes.push(byte);
+            if byte == 0xFF {
+                bytes.push(0);
+            }
+        }
+        (bytes, word)
+    }
+
+    /// An AC table whose shortest codes have the largest values: a value of six bits after a
+    /// one-bit code, which a pair cannot hold second.
+    fn large_values_ac_table() -> HuffmanTable {
+        let mut counts = [1u8; 16];
+        counts[15] = 2;
+        let symbols =
+            [0x06, 0x01, 0x00, 0x0A, 0x02, 0x11, 0x03, 0xF0, 0x21, 0x05, 0x04, 0x07, 0x31, 0x12, 0x08, 0x09, 0x0B];
+        HuffmanTable::new(&counts, &symbols, true).expect("a valid table")
+    }
+
+    #[test]
+    fn pair_entries_decode_as_the_codes_one_at_a_time_whatever_follows_the_window() {
+        check_pairs(&luminance_like_ac_table(), 3 * 4096 / 2);
+        check_pairs(&large_values_ac_table(), 1);
+    }
+
+    /// Every entry of `table.pairs` against decoding its codes one at a time; at least
+    /// `min_pairs` (window, filler) cases hold two coefficients.
+    fn check_pairs(table: &HuffmanTable, min_pairs: usize) {
+        let (mut pairs, mut ends) = (0, 0);
+        for window in 0..(1u32 << PAIR_BITS) {
+            let entry = table.pairs[window as usize];
+            for filler in [0, u32::MAX, 0x5555_5555] {
+                let (bytes, _) = reader_over(window, filler);
+                let mut reader = BitReader::new(&bytes, 0);
+                reader.refill();
+                let before = reader.count;
+                // The all-ones code is not a code of such a table.
+                let Ok(symbol) = table.decode(&mut reader) else {
+                    assert_eq!(entry, 0, "window {window:012b}");
+                    continue;
+                };
+                let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
+                let value = extend(reader.bits(size), size);
+                let first_length = before - reader.count;
+                if entry == 0 {
+                    // Only what does not fit the window, or a run of 16 zeros, goes the slow way.
+                    assert!(first_length > PAIR_BITS || symbol == 0xF0, "window {window:012b}");
+                    continue;
+                }
+                let pair = Pair::unpack(entry);
+                if size == 0 {
+                    assert_eq!(symbol, 0, "window {window:012b}");
+                    assert_eq!(pair, Pair { length: first_length, end: true, ..Pair::default() });
+                    continue;
+                }
+                assert_eq!((pair.run, pair.value), (run, value), "window {window:012b}");
+                let mut length = first_length;
+                if pair.second.is_some() || pair.end {
+                    let symbol = table.decode(&mut reader).expect("a code inside the window");
+                    let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
+                    let value = extend(reader.bits(size), size);
+                    length = before - reader.count;
+                    if pair.end {
+                        assert_eq!((symbol, pair.second), (0, None), "window {window:012b}");
+                        ends += 1;
+                    } else {
+                        assert_eq!(pair.second, Some((run, value)), "window {window:012b}");
+                        pairs += 1;
+                    }
+                }
+                assert_eq!(pair.length, length, "window {window:012b}");
+                assert!(length <= PAIR_BITS);
+            }
+        }
+        assert!(pairs >= min_pairs, "{pairs} pairs");
+        assert!(ends > 0);
     }
 
     #[test]

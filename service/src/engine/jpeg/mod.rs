@@ -849,6 +849,24 @@ fn decode_ac(
     let mut k = 1usize;
     while k <= last {
         reader.ensure32();
+        // One or two coefficients, or a coefficient and the block's end, a lookup (see
+        // `entropy::Pair`), unless the second would run past the block (it would then be the
+        // next block's code). Branch-free past that: without a second coefficient its run and
+        // value are 0, and writing 0 at the next position changes nothing (it is clear, or not
+        // read).
+        let entry = table.pairs[reader.peek(entropy::PAIR_BITS) as usize];
+        let (run, run2, second) = ((entry >> 4) & 15, (entry >> 8) & 15, (entry >> 12) & 1);
+        if entry != 0 && k + (run + 1 + run2 + second) as usize <= 63 {
+            reader.consume(entry & 15);
+            k += run as usize;
+            block[usize::from(NATURAL[k]) & 63] = (entry as i32 >> 20) as i16;
+            k += 1 + run2 as usize;
+            block[usize::from(NATURAL[k]) & 63] = ((entry << 12) as i32 >> 26) as i16;
+            k += second as usize;
+            // The end of the block: past every index.
+            k += (((entry >> 13) & 1) << 6) as usize;
+            continue;
+        }
         let fast = table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
         if fast != 0 {
             reader.consume((fast & 15) as u32);
