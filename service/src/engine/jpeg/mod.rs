@@ -389,7 +389,12 @@ impl<'a> Decoder<'a> {
                 let kept: Vec<usize> = components.iter().map(|c| kept_for(c.size)).collect();
                 Coefficients::Low {
                     values: components.iter().zip(&kept).map(|(c, k)| vec![0; c.blocks_x * c.blocks_y * k]).collect(),
-                    masks: components.iter().map(|c| vec![0; c.blocks_x * c.blocks_y]).collect(),
+                    // A component decoded one sample a block (its chroma at half) never reads
+                    // its AC scans: no masks (an AC scan would find none and be refused).
+                    masks: components
+                        .iter()
+                        .map(|c| vec![0; if c.size == 1 { 0 } else { c.blocks_x * c.blocks_y }])
+                        .collect(),
                     kept,
                 }
             });

@@ -276,6 +276,13 @@ fn at_every_scale_the_pixels_are_close_to_libjpeg_turbos() {
     }
 }
 
+/// The files of one set of the photo corpus, in name order.
+fn corpus_files(corpus: &str, set: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(format!("{corpus}/{set}")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
 #[test]
 fn the_photo_corpus_decodes_like_libjpeg_turbo() {
     // Set by `cargo xtask ci`; a plain `cargo test` without the corpus skips this. Every file at
@@ -284,9 +291,7 @@ fn the_photo_corpus_decodes_like_libjpeg_turbo() {
     let Ok(corpus) = std::env::var("PIXELMILL_CORPUS") else { return };
     let mut worst = f64::INFINITY;
     for set in ["jpeg-2560", "jpeg-2560-progressive", "jpeg-5120", "jpeg-5120-progressive", "jpeg-2560-original"] {
-        let mut files: Vec<_> =
-            std::fs::read_dir(format!("{corpus}/{set}")).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
+        let files = corpus_files(&corpus, set);
         for (index, path) in files.iter().enumerate() {
             let bytes = std::fs::read(path).unwrap();
             let label = path.display().to_string();
@@ -452,9 +457,7 @@ fn half_chroma_is_close_to_full_in_what_a_420_output_keeps() {
     let Ok(corpus) = std::env::var("PIXELMILL_CORPUS") else { return };
     let mut worst = f64::INFINITY;
     for set in ["jpeg-2560", "jpeg-2560-progressive"] {
-        let mut files: Vec<_> =
-            std::fs::read_dir(format!("{corpus}/{set}")).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
+        let files = corpus_files(&corpus, set);
         // The first four 4:4:4 files of each set: seconds a file in the unoptimised test build.
         let limit = std::env::var("PIXELMILL_HALF_CHROMA_FILES").map_or(4, |n| n.parse().unwrap());
         let halved = files.iter().filter(|path| {
