@@ -270,6 +270,19 @@ impl Pair {
     }
 }
 
+/// The tables of a baseline scan's AC walk an AC table gets beyond the first lookup (building
+/// them takes about as long as decoding a few thousand blocks; where they are missing, their
+/// entries are 0 and decoding takes the slow way, with the same result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walks {
+    /// None: a progressive file's scans do not use them.
+    None,
+    /// [`HuffmanTable::skip`]: AC codes walked over, not kept (1/8).
+    Skip,
+    /// And [`HuffmanTable::pairs`]: the kept coefficients too (1/4, 1/2).
+    SkipAndPairs,
+}
+
 /// Flags of [`HuffmanTable::progressive`] entries.
 pub const END_OF_BAND: i32 = 1 << 8;
 pub const COEFFICIENT: i32 = 1 << 9;
@@ -280,9 +293,9 @@ const LONG_BITS: u32 = 16 - LOOKUP_BITS;
 
 impl HuffmanTable {
     /// Builds a table from a DHT segment's 16 counts and its symbols; `None` if the counts
-    /// describe more codes than fit. `ac` adds the tables that decode or walk over an AC code
-    /// and its value at once.
-    pub fn new(counts: &[u8; 16], symbols: &[u8], ac: bool) -> Option<HuffmanTable> {
+    /// describe more codes than fit. `ac` adds the tables that decode an AC code and its value
+    /// at once, and `walks` those of a baseline scan's walk.
+    pub fn new(counts: &[u8; 16], symbols: &[u8], ac: bool, walks: Walks) -> Option<HuffmanTable> {
         let mut lookup = Box::new([0u16; 1 << LOOKUP_BITS]);
         let mut long_index = Box::new([u16::MAX; 1 << LOOKUP_BITS]);
         let mut long = Vec::new();
@@ -326,8 +339,10 @@ impl HuffmanTable {
             long,
         };
         table.build_fast(ac);
-        if ac {
+        if ac && walks != Walks::None {
             table.build_skip();
+        }
+        if ac && walks == Walks::SkipAndPairs {
             table.build_pairs();
         }
         Some(table)
@@ -513,7 +528,7 @@ mod tests {
         let mut counts = [1u8; 16];
         counts[15] = 2;
         let symbols: Vec<u8> = (0..17).collect();
-        let table = HuffmanTable::new(&counts, &symbols, true).expect("a valid table");
+        let table = HuffmanTable::new(&counts, &symbols, true, Walks::SkipAndPairs).expect("a valid table");
         // Canonical codes: length n is n-1 ones and a zero; the two of length 16 are all ones
         // but the last bit.
         for length in 1..=15u32 {
@@ -547,7 +562,7 @@ mod tests {
             }
         }
         assert_eq!(symbols.len(), 162);
-        HuffmanTable::new(&counts, &symbols, true).expect("a valid table")
+        HuffmanTable::new(&counts, &symbols, true, Walks::SkipAndPairs).expect("a valid table")
     }
 
     /// Reads `window` (the first `PAIR_BITS` bits) followed by `filler` bits.
@@ -570,7 +585,7 @@ mod tests {
         counts[15] = 2;
         let symbols =
             [0x06, 0x01, 0x00, 0x0A, 0x02, 0x11, 0x03, 0xF0, 0x21, 0x05, 0x04, 0x07, 0x31, 0x12, 0x08, 0x09, 0x0B];
-        HuffmanTable::new(&counts, &symbols, true).expect("a valid table")
+        HuffmanTable::new(&counts, &symbols, true, Walks::SkipAndPairs).expect("a valid table")
     }
 
     #[test]
@@ -636,6 +651,6 @@ mod tests {
     fn a_table_with_more_codes_than_fit_is_refused() {
         let mut counts = [0u8; 16];
         counts[0] = 3;
-        assert!(HuffmanTable::new(&counts, &[1, 2, 3], false).is_none());
+        assert!(HuffmanTable::new(&counts, &[1, 2, 3], false, Walks::None).is_none());
     }
 }

@@ -27,7 +27,7 @@ use image::DynamicImage;
 
 use crate::engine::decode::JpegLayout;
 use crate::engine::error::EngineError;
-use entropy::{BitReader, EntropyError, HuffmanTable, extend};
+use entropy::{BitReader, EntropyError, HuffmanTable, Walks, extend};
 
 /// Zigzag position to natural (row-major) position, with 16 extra entries so that a corrupt
 /// run past the end of a block lands on the last coefficient rather than out of bounds.
@@ -406,14 +406,20 @@ impl<'a> Decoder<'a> {
     }
 
     fn read_huffman_tables(&mut self, mut body: &[u8]) -> Result<(), EngineError> {
+        // A table that comes before the frame header gets every walk.
+        let walks = match (self.frame.as_ref().is_some_and(|frame| frame.progressive), self.shrink) {
+            (true, _) => Walks::None,
+            (false, 8) => Walks::Skip,
+            (false, _) => Walks::SkipAndPairs,
+        };
         while !body.is_empty() {
             let class_and_id = body[0];
             let counts: [u8; 16] =
                 body.get(1..17).and_then(|c| c.try_into().ok()).ok_or_else(|| corrupt("Huffman table"))?;
             let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
             let symbols = body.get(17..17 + total).ok_or_else(|| corrupt("Huffman table"))?;
-            let table =
-                HuffmanTable::new(&counts, symbols, class_and_id >> 4 == 1).ok_or_else(|| corrupt("Huffman table"))?;
+            let ac = class_and_id >> 4 == 1;
+            let table = HuffmanTable::new(&counts, symbols, ac, walks).ok_or_else(|| corrupt("Huffman table"))?;
             let id = usize::from(class_and_id & 15);
             match (class_and_id >> 4, id) {
                 (0, 0..=3) => self.dc_tables[id] = Some(table),
