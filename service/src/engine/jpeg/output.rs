@@ -142,7 +142,8 @@ fn fancy_row(sums: &[u16], out: &mut [u8]) {
     // Pairs 1..=inner write out[2..2 + 2 * inner] from sums[0..inner + 2].
     let inner = last.saturating_sub(1).min((out.len() / 2).saturating_sub(1));
     let pairs = out.get_mut(2..2 + 2 * inner).unwrap_or_default().chunks_exact_mut(2);
-    for (pair, ((&before, &at), &after)) in pairs.zip(sums.iter().zip(&sums[1..]).zip(&sums[2..])) {
+    let (next, after_next) = (sums.get(1..).unwrap_or_default(), sums.get(2..).unwrap_or_default());
+    for (pair, ((&before, &at), &after)) in pairs.zip(sums.iter().zip(next).zip(after_next)) {
         let near = 3 * u32::from(at) + 8;
         pair[0] = ((near + u32::from(before)) >> 4) as u8;
         pair[1] = ((near + u32::from(after)) >> 4) as u8;
@@ -190,5 +191,50 @@ fn convert_row(luma: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
         pixel[0] = (y + ((CR_R * cr + ONE_HALF) >> SCALE_BITS)).clamp(0, 255) as u8;
         pixel[1] = (y + ((-CB_G * cb + ONE_HALF - CR_G * cr) >> SCALE_BITS)).clamp(0, 255) as u8;
         pixel[2] = (y + ((CB_B * cb + ONE_HALF) >> SCALE_BITS)).clamp(0, 255) as u8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The triangle filter one sample at a time, as libjpeg states it.
+    fn fancy_reference(sums: &[u16], x: usize) -> u8 {
+        let last = sums.len() - 1;
+        let i = (x / 2).min(last);
+        let neighbour = if x.is_multiple_of(2) { i.saturating_sub(1) } else { (i + 1).min(last) };
+        ((3 * u32::from(sums[i]) + u32::from(sums[neighbour]) + 8) >> 4) as u8
+    }
+
+    #[test]
+    fn the_split_triangle_filter_equals_the_plain_one_at_every_width_and_output_length() {
+        for width in 1..24usize {
+            let sums: Vec<u16> = (0..width).map(|i| ((i * 97 + 13) % 1021) as u16).collect();
+            // Outputs shorter than twice the input, as long, and longer (edge repeated).
+            for length in 1..2 * width + 4 {
+                let mut out = vec![0u8; length];
+                fancy_row(&sums, &mut out);
+                let expected: Vec<u8> = (0..length).map(|x| fancy_reference(&sums, x)).collect();
+                assert_eq!(out, expected, "width {width}, output {length}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_vector_conversion_equals_libjpegs_tables_for_every_chroma_pair() {
+        // jdcolor.c's tables, as they were looked up before.
+        let table = |f: f64, x: i32| (fix(f) * x + ONE_HALF) >> SCALE_BITS;
+        let n = 256 * 256;
+        let luma: Vec<u8> = (0..n).map(|i| (i * 7 % 256) as u8).collect();
+        let cb: Vec<u8> = (0..n).map(|i| (i / 256) as u8).collect();
+        let cr: Vec<u8> = (0..n).map(|i| (i % 256) as u8).collect();
+        let mut out = vec![0u8; 3 * n];
+        converter()(&luma, &cb, &cr, &mut out);
+        for i in 0..n {
+            let (y, b, r) = (i32::from(luma[i]), i32::from(cb[i]) - 128, i32::from(cr[i]) - 128);
+            let g = y + ((-fix(0.34414) * b + ONE_HALF - fix(0.71414) * r) >> SCALE_BITS);
+            let expected = [y + table(1.40200, r), g, y + table(1.77200, b)].map(|v| v.clamp(0, 255) as u8);
+            assert_eq!(out[3 * i..3 * i + 3], expected, "y {y}, cb {}, cr {}", cb[i], cr[i]);
+        }
     }
 }

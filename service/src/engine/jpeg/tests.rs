@@ -220,6 +220,25 @@ fn at_one_eighth_the_planes_equal_libjpeg_turbos_in_every_layout() {
 }
 
 #[test]
+fn tiny_images_decode_at_every_scale_and_chroma_in_every_layout() {
+    // Planes of one sample, and rows shorter than the upsampling's neighbours.
+    for (width, height) in [(1, 1), (2, 2), (3, 1), (1, 3), (4, 2), (17, 2)] {
+        let pixels = picture(width, height);
+        for (layout, label) in layouts() {
+            let bytes = encode(&pixels, width, height, layout);
+            for shrink in [2, 4, 8] {
+                for chroma in [Chroma::Full, Chroma::Half] {
+                    let image = decode_with(&bytes, shrink, chroma, 1000)
+                        .unwrap_or_else(|e| panic!("{label} {width}x{height} at 1/{shrink}: {e}"));
+                    let expected = (width.div_ceil(shrink as usize) as u32, height.div_ceil(shrink as usize) as u32);
+                    assert_eq!((image.width(), image.height()), expected, "{label} {width}x{height} at 1/{shrink}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn at_one_eighth_hard_files_equal_libjpeg_turbos() {
     // Noise at quality 100 makes blocks that end at their last coefficient without an end of
     // block, AC codes longer than a lookup and DC differences of many bits; quality 5 makes
