@@ -465,8 +465,8 @@ impl Probe {
     /// Whether decoding at 1/`shrink` with [`Chroma::Half`] decodes less chroma than with
     /// [`Chroma::Full`]: the own JPEG decoder reads the file, and its layout allows it.
     pub fn halves_chroma(&self, shrink: u32) -> bool {
+        // The own decoder reads only YCbCr or gray, and three components are not gray.
         self.own_jpeg_decoder(shrink)
-            && self.jpeg_colorspace == Some(Colorspace::YCbCr)
             && matches!(&self.layout, Layout::Jpeg(layout) if crate::engine::jpeg::halves_chroma(layout, shrink))
     }
 

@@ -67,6 +67,23 @@ fn layouts() -> Vec<(Layout, String)> {
     all
 }
 
+/// A generated file: its layout, its size, its bytes and a label.
+type Generated = (Layout, (u32, u32), Vec<u8>, String);
+
+/// The picture of each size encoded in every layout.
+fn generated(sizes: &[(u32, u32)]) -> Vec<Generated> {
+    let mut files = Vec::new();
+    for &(width, height) in sizes {
+        let (w, h) = (width as usize, height as usize);
+        let pixels = picture(w, h);
+        for (layout, label) in layouts() {
+            let bytes = encode(&pixels, w, h, layout);
+            files.push((layout, (width, height), bytes, format!("{label} {width}x{height}")));
+        }
+    }
+    files
+}
+
 /// A picture with smooth areas, edges and texture, of any size, deterministic.
 fn picture(width: usize, height: usize) -> Vec<u8> {
     let mut pixels = Vec::with_capacity(width * height * 3);
@@ -210,29 +227,21 @@ fn assert_planes_equal(bytes: &[u8], label: &str) {
 #[test]
 fn at_one_eighth_the_planes_equal_libjpeg_turbos_in_every_layout() {
     // Sizes that are not whole MCUs, so edge blocks and partial MCUs are exercised.
-    for (width, height) in [(203, 117), (64, 64), (9, 300)] {
-        let pixels = picture(width, height);
-        for (layout, label) in layouts() {
-            let bytes = encode(&pixels, width, height, layout);
-            assert_planes_equal(&bytes, &format!("{label} {width}x{height}"));
-        }
+    for (_, _, bytes, label) in generated(&[(203, 117), (64, 64), (9, 300)]) {
+        assert_planes_equal(&bytes, &label);
     }
 }
 
 #[test]
 fn tiny_images_decode_at_every_scale_and_chroma_in_every_layout() {
     // Planes of one sample, and rows shorter than the upsampling's neighbours.
-    for (width, height) in [(1, 1), (2, 2), (3, 1), (1, 3), (4, 2), (17, 2)] {
-        let pixels = picture(width, height);
-        for (layout, label) in layouts() {
-            let bytes = encode(&pixels, width, height, layout);
-            for shrink in [2, 4, 8] {
-                for chroma in [Chroma::Full, Chroma::Half] {
-                    let image = decode_with(&bytes, shrink, chroma, 1000)
-                        .unwrap_or_else(|e| panic!("{label} {width}x{height} at 1/{shrink}: {e}"));
-                    let expected = (width.div_ceil(shrink as usize) as u32, height.div_ceil(shrink as usize) as u32);
-                    assert_eq!((image.width(), image.height()), expected, "{label} {width}x{height} at 1/{shrink}");
-                }
+    for (_, (width, height), bytes, label) in generated(&[(1, 1), (2, 2), (3, 1), (1, 3), (4, 2), (17, 2)]) {
+        for shrink in [2, 4, 8] {
+            for chroma in [Chroma::Full, Chroma::Half] {
+                let image =
+                    decode_with(&bytes, shrink, chroma, 1000).unwrap_or_else(|e| panic!("{label} at 1/{shrink}: {e}"));
+                let expected = (width.div_ceil(shrink), height.div_ceil(shrink));
+                assert_eq!((image.width(), image.height()), expected, "{label} at 1/{shrink}");
             }
         }
     }
@@ -343,34 +352,27 @@ fn is_444(layout: &Layout) -> bool {
 fn half_chroma_is_the_next_scales_chroma_beside_the_same_luma() {
     // 4:4:4 at 1/4 and 1/2: the luma plane as with full chroma, the chroma planes those of the
     // next scale down, exactly (at 1/4 the DC values); every other layout is decoded as before.
-    for (width, height) in [(203, 117), (64, 64), (9, 300)] {
-        let pixels = picture(width, height);
-        for (layout, label) in layouts() {
-            let bytes = encode(&pixels, width, height, layout);
-            for shrink in [2u32, 4, 8] {
-                let label = format!("{label} {width}x{height} at 1/{shrink}");
-                let (_, full) = Decoder::new(&bytes, shrink, Chroma::Full).planes(1000).unwrap();
-                let (frame, half) = Decoder::new(&bytes, shrink, Chroma::Half).planes(1000).unwrap();
-                assert_eq!(half[0].data, full[0].data, "{label}: luma");
-                if !is_444(&layout) || shrink == 8 {
-                    for (c, (half, full)) in half.iter().zip(&full).enumerate() {
-                        assert_eq!(half.data, full.data, "{label}: plane {c} of a layout half chroma leaves alone");
-                    }
-                    continue;
+    for (layout, (width, height), bytes, label) in generated(&[(203, 117), (64, 64), (9, 300)]) {
+        for shrink in [2u32, 4, 8] {
+            let label = format!("{label} at 1/{shrink}");
+            let (_, full) = Decoder::new(&bytes, shrink, Chroma::Full).planes(1000).unwrap();
+            let (frame, half) = Decoder::new(&bytes, shrink, Chroma::Half).planes(1000).unwrap();
+            assert_eq!(half[0].data, full[0].data, "{label}: luma");
+            if !is_444(&layout) || shrink == 8 {
+                for (c, (half, full)) in half.iter().zip(&full).enumerate() {
+                    assert_eq!(half.data, full.data, "{label}: plane {c} of a layout half chroma leaves alone");
                 }
-                let (_, smaller) = Decoder::new(&bytes, shrink * 2, Chroma::Full).planes(1000).unwrap();
-                for c in 1..3 {
-                    let component = &frame.components[c];
-                    assert_eq!((component.rx, component.ry, component.size), (2, 2, 4 / shrink as usize), "{label}");
-                    assert_eq!(half[c].stride, smaller[c].stride, "{label}: plane {c}");
-                    assert_eq!(half[c].data, smaller[c].data, "{label}: plane {c}");
-                }
-                let image = decode_with(&bytes, shrink, Chroma::Half, 1000).unwrap();
-                assert_eq!(
-                    (image.width(), image.height()),
-                    (width.div_ceil(shrink as usize) as u32, height.div_ceil(shrink as usize) as u32)
-                );
+                continue;
             }
+            let (_, smaller) = Decoder::new(&bytes, shrink * 2, Chroma::Full).planes(1000).unwrap();
+            for c in 1..3 {
+                let component = &frame.components[c];
+                assert_eq!((component.rx, component.ry, component.size), (2, 2, 4 / shrink as usize), "{label}");
+                assert_eq!(half[c].stride, smaller[c].stride, "{label}: plane {c}");
+                assert_eq!(half[c].data, smaller[c].data, "{label}: plane {c}");
+            }
+            let image = decode_with(&bytes, shrink, Chroma::Half, 1000).unwrap();
+            assert_eq!((image.width(), image.height()), (width.div_ceil(shrink), height.div_ceil(shrink)));
         }
     }
 }
