@@ -103,6 +103,8 @@ pub struct JpegLayout {
     pub sof: u8,
     /// Bits per sample.
     pub precision: u8,
+    /// The file's length: a bound on its entropy-coded data.
+    pub bytes: u64,
 }
 
 impl JpegLayout {
@@ -121,7 +123,7 @@ impl JpegLayout {
 /// Counts the scans and reads the frame's sampling factors from the marker segments: one pass
 /// over the bytes, no decoding.
 pub fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
-    let mut layout = JpegLayout::default();
+    let mut layout = JpegLayout { bytes: bytes.len() as u64, ..JpegLayout::default() };
     for Segment { marker, body } in metadata::jpeg_segments(bytes) {
         match marker {
             0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {

@@ -1,5 +1,6 @@
-//! Huffman decoding of JPEG entropy-coded data: a bit reader that undoes byte stuffing and stops
-//! at markers, and Huffman tables with one-lookup decoding of short codes.
+//! Huffman decoding of JPEG entropy-coded data: a copy of a scan's data without its byte
+//! stuffing and markers, a bit reader over it, and Huffman tables with one-lookup decoding of
+//! short codes.
 //!
 //! Vocabulary: a *symbol* is what a Huffman code stands for; for AC coefficients it packs a
 //! zero *run* (high nibble) and the *size* in bits of the value that follows (low nibble). A
@@ -26,94 +27,125 @@ pub enum EntropyError {
     Truncated,
 }
 
-/// Reads the entropy-coded bytes of one scan, most significant bit first. Stuffed zero bytes
-/// after 0xFF are dropped; at a marker or the end of the data it supplies zero bits, and counts
-/// them, so that reading past the real data is reported (as libjpeg-turbo warns) but never
-/// panics. It is `Copy` and its slow paths take and return it by value, so that in the
-/// decoding loops its fields stay in registers.
+/// A scan's entropy-coded data with the byte stuffing taken out, in segments: the data up to
+/// each restart marker, and after the last one up to the marker that ends the scan. At most
+/// the size of the file, and a position for each restart the scan can use. What
+/// [`BitReader`] reads: with no stuffing and no markers left, it refills without a test on
+/// the data.
+pub struct Unstuffed {
+    bytes: Vec<u8>,
+    /// Where each segment ends in `bytes` (and the next starts).
+    ends: Vec<usize>,
+    /// Where the marker that ends the scan starts, in the file.
+    pub end: usize,
+}
+
+impl Unstuffed {
+    /// The data from `pos` in the file: unstuffed (0xFF 0x00 is 0xFF), fill bytes (0xFF before
+    /// a marker) dropped, split at restart markers into at most `segments`, up to any other
+    /// marker, the restart marker after the last segment, or the end.
+    pub fn new(data: &[u8], pos: usize, segments: usize) -> Unstuffed {
+        let mut bytes = Vec::with_capacity(data.len().saturating_sub(pos));
+        let mut ends = Vec::new();
+        let mut at = pos;
+        let end = loop {
+            let rest = data.get(at..).unwrap_or_default();
+            let Some(offset) = memchr::memchr(0xFF, rest) else {
+                bytes.extend_from_slice(rest);
+                break data.len();
+            };
+            bytes.extend_from_slice(&rest[..offset]);
+            at += offset;
+            match data.get(at + 1) {
+                Some(0x00) => {
+                    bytes.push(0xFF);
+                    at += 2;
+                }
+                Some(0xFF) => at += 1,
+                Some(0xD0..=0xD7) if ends.len() + 1 < segments => {
+                    ends.push(bytes.len());
+                    at += 2;
+                }
+                _ => break at,
+            }
+        };
+        ends.push(bytes.len());
+        Unstuffed { bytes, ends, end }
+    }
+
+    /// A reader from the start of the first segment.
+    pub fn reader(&self) -> BitReader<'_> {
+        BitReader::at_segment(self, 0)
+    }
+}
+
+/// Reads an [`Unstuffed`] scan, most significant bit first, a segment at a time. Past a
+/// segment's end it reads zero bits, and [`BitReader::overran`] reports it (as libjpeg-turbo
+/// warns), never a panic. It is `Copy`, so that in the decoding loops its fields stay in
+/// registers.
 #[derive(Clone, Copy)]
 pub struct BitReader<'a> {
+    unstuffed: &'a Unstuffed,
+    segment: usize,
+    /// The segment's bytes.
     data: &'a [u8],
-    /// Next byte to read.
-    pub pos: usize,
-    /// Valid bits, left-aligned.
+    /// The first byte of `data` not yet in `bits` (past the end: zeros).
+    pos: usize,
+    /// Valid bits, left-aligned; the bits below them are the data's that follow, or zero.
     bits: u64,
     count: u32,
-    /// Zero bits supplied past a marker or the end, still in `bits` or already consumed.
-    padding: u32,
-    at_marker: bool,
+}
+
+/// Where the next marker starts, at or after `pos` in the file: where the entropy-coded data
+/// that starts there ends (stuffed bytes and fill bytes are not markers).
+pub fn marker_position(data: &[u8], mut pos: usize) -> usize {
+    loop {
+        match data.get(pos..).and_then(|rest| memchr::memchr(0xFF, rest)) {
+            None => return data.len(),
+            Some(offset) => pos += offset,
+        }
+        match data.get(pos + 1) {
+            Some(0x00) => pos += 2,
+            Some(0xFF) => pos += 1,
+            _ => return pos,
+        }
+    }
 }
 
 impl<'a> BitReader<'a> {
-    pub fn new(data: &'a [u8], pos: usize) -> BitReader<'a> {
-        BitReader { data, pos, bits: 0, count: 0, padding: 0, at_marker: false }
+    fn at_segment(unstuffed: &'a Unstuffed, segment: usize) -> BitReader<'a> {
+        let start = match segment {
+            0 => 0,
+            _ => unstuffed.ends.get(segment - 1).copied().unwrap_or(usize::MAX),
+        };
+        let end = unstuffed.ends.get(segment).copied().unwrap_or(0);
+        let data = unstuffed.bytes.get(start..end).unwrap_or_default();
+        BitReader { unstuffed, segment, data, pos: 0, bits: 0, count: 0 }
     }
 
-    /// Fills the buffer to at least 57 bits.
+    /// Fills the buffer to at least 56 bits, without a branch on the data: the next eight
+    /// bytes or'd in below the valid bits (those already there are the same bits, or zero),
+    /// and `pos` moved on by the whole bytes that fitted.
     #[inline(always)]
     pub fn refill(&mut self) {
-        if self.count > 56 {
-            return;
-        }
-        // Fast path: eight bytes without 0xFF need no unstuffing.
-        if !self.at_marker
-            && let Some(chunk) = self.data.get(self.pos..self.pos + 8)
-        {
-            let word = u64::from_be_bytes(chunk.try_into().unwrap_or([0; 8]));
-            // A byte is 0xFF exactly when its complement is zero.
-            let inverted = !word;
-            let has_ff = inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080;
-            // The bytes before the first flagged one are plain (a flag may also fall on a 0xFE
-            // just before a 0xFF, which then goes the slow way too).
-            let take = ((64 - self.count) / 8).min(has_ff.leading_zeros() / 8);
-            if take > 0 {
-                let bits = word >> (64 - 8 * take) << (64 - 8 * take);
-                self.bits |= bits >> self.count;
-                self.count += 8 * take;
-                self.pos += take as usize;
-                if self.count > 56 {
-                    return;
-                }
-            }
-        }
-        *self = self.refill_slow();
+        let word = match self.data.get(self.pos..self.pos + 8) {
+            Some(chunk) => u64::from_be_bytes(chunk.try_into().unwrap_or([0; 8])),
+            None => self.last_word(),
+        };
+        self.bits |= word >> self.count;
+        self.pos += ((63 - self.count) >> 3) as usize;
+        self.count |= 56;
     }
 
-    /// Byte by byte, unstuffing, up to a marker or the end.
+    /// The segment's last bytes from `pos`, then zeros.
     #[cold]
     #[inline(never)]
-    fn refill_slow(mut self) -> BitReader<'a> {
-        while self.count <= 56 {
-            let byte = self.next_byte();
-            self.bits |= u64::from(byte) << (56 - self.count);
-            self.count += 8;
-        }
-        self
-    }
-
-    fn next_byte(&mut self) -> u8 {
-        loop {
-            if self.at_marker {
-                self.padding = self.padding.saturating_add(8);
-                return 0;
-            }
-            match self.data.get(self.pos) {
-                Some(0xFF) => match self.data.get(self.pos + 1) {
-                    Some(0x00) => {
-                        self.pos += 2;
-                        return 0xFF;
-                    }
-                    // A 0xFF fill byte before a marker: skip it.
-                    Some(0xFF) => self.pos += 1,
-                    _ => self.at_marker = true,
-                },
-                Some(&byte) => {
-                    self.pos += 1;
-                    return byte;
-                }
-                None => self.at_marker = true,
-            }
-        }
+    fn last_word(&self) -> u64 {
+        let mut word = [0u8; 8];
+        let rest = self.data.get(self.pos..).unwrap_or_default();
+        let n = rest.len().min(8);
+        word[..n].copy_from_slice(&rest[..n]);
+        u64::from_be_bytes(word)
     }
 
     /// The next `n` bits (1 to 32) without consuming them; the buffer must hold them.
@@ -148,7 +180,10 @@ impl<'a> BitReader<'a> {
         self.bits(1)
     }
 
-    /// Makes sure at least 32 bits are buffered.
+    /// Makes sure at least 32 bits are buffered. Where every lookup needs its bits, a baseline
+    /// block's codes, [`BitReader::refill`] without the test costs less (whether a lookup finds
+    /// the bits there is as good as random); where a block has a few bits, a progressive scan's,
+    /// the test costs less than the refill it mostly skips.
     #[inline(always)]
     pub fn ensure32(&mut self) {
         if self.count < 32 {
@@ -156,40 +191,19 @@ impl<'a> BitReader<'a> {
         }
     }
 
-    /// Whether bits past the real data were consumed.
+    /// Whether bits past the segment's data were consumed.
     pub fn overran(self) -> bool {
-        self.count < self.padding
+        self.pos * 8 - self.count as usize > self.data.len() * 8
     }
 
-    /// Where the next marker starts, at or after the bytes read so far: where the scan's data
-    /// ends. Bytes of entropy data nobody asked for are skipped, as libjpeg-turbo does.
-    pub fn marker_position(self) -> usize {
-        let mut pos = self.pos;
-        loop {
-            match self.data.get(pos..).and_then(|rest| memchr::memchr(0xFF, rest)) {
-                None => return self.data.len(),
-                Some(offset) => pos += offset,
-            }
-            match self.data.get(pos + 1) {
-                Some(0x00) => pos += 2,
-                Some(0xFF) => pos += 1,
-                _ => return pos,
-            }
-        }
-    }
-
-    /// What a restart marker does: drops the buffered bits, skips the marker (`RSTn`), and
-    /// starts reading after it. Fails if the interval read bits past its data.
+    /// What a restart marker does: drops the buffered bits and reads the next segment. Fails
+    /// if the interval read bits past its data.
     #[inline(never)]
     pub fn restart(self) -> Result<BitReader<'a>, EntropyError> {
         if self.overran() {
             return Err(EntropyError::Truncated);
         }
-        let mut pos = self.marker_position();
-        if matches!(self.data.get(pos + 1), Some(0xD0..=0xD7)) {
-            pos += 2;
-        }
-        Ok(BitReader::new(self.data, pos))
+        Ok(BitReader::at_segment(self.unstuffed, self.segment + 1))
     }
 }
 
@@ -499,9 +513,10 @@ mod tests {
 
     #[test]
     fn the_reader_unstuffs_and_stops_at_markers_with_zero_bits_it_reports() {
-        let data = [0xAB, 0xFF, 0x00, 0x12, 0xFF, 0xD9];
-        let mut reader = BitReader::new(&data, 0);
-        reader.refill();
+        let data = [0xAB, 0xFF, 0x00, 0x12, 0xFF, 0xFF, 0xD9, 0x34];
+        let unstuffed = Unstuffed::new(&data, 0, 1);
+        assert_eq!(unstuffed.end, 5);
+        let mut reader = unstuffed.reader();
         assert_eq!(reader.bits(8), 0xAB);
         assert_eq!(reader.bits(8), 0xFF);
         assert_eq!(reader.bits(8), 0x12);
@@ -513,13 +528,122 @@ mod tests {
     #[test]
     fn a_restart_drops_the_partial_byte_and_skips_the_marker() {
         let mut data: Vec<u8> = (1..=20).collect();
-        data.extend([0xFF, 0xD3, 0x77, 0xFF, 0xD9]);
-        let mut reader = BitReader::new(&data, 0);
-        reader.refill();
+        data.extend([0xFF, 0xD3, 0x77, 0xFF, 0xD4, 0x55, 0xFF, 0xD9]);
+        // Two segments asked for: the second restart marker ends the data.
+        let unstuffed = Unstuffed::new(&data, 0, 2);
+        assert_eq!(unstuffed.end, 23);
+        let mut reader = unstuffed.reader();
         assert_eq!(reader.bits(12), 0x010);
         let mut reader = reader.restart().expect("a restart");
         assert_eq!(reader.bits(8), 0x77);
-        assert_eq!(reader.marker_position(), data.len() - 2);
+        assert!(!reader.overran());
+        assert_eq!(reader.bits(1), 0);
+        assert_eq!(reader.restart().err(), Some(EntropyError::Truncated));
+        assert_eq!(marker_position(&data, 0), 20);
+        assert_eq!(Unstuffed::new(&data, 0, 3).end, data.len() - 2);
+    }
+
+    /// What one step of a reading does, for the comparison below.
+    #[derive(Debug, Clone, Copy)]
+    enum Read {
+        Bits(u32),
+        Peek(u32),
+        Restart,
+    }
+
+    fn read_strategy() -> impl proptest::strategy::Strategy<Value = Read> {
+        use proptest::prelude::*;
+        prop_oneof![
+            8 => (1u32..=16).prop_map(Read::Bits),
+            4 => (1u32..=12).prop_map(Read::Peek),
+            1 => Just(Read::Restart),
+        ]
+    }
+
+    /// Entropy-coded data as it comes: mostly plain bytes, with stuffed 0xFF, fill bytes,
+    /// restart markers and other markers among them.
+    fn data_strategy() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            16 => any::<u8>().prop_map(|b| vec![b]),
+            3 => Just(vec![0xFF, 0x00]),
+            1 => Just(vec![0xFF, 0xFF]),
+            2 => (0xD0u8..=0xD7).prop_map(|m| vec![0xFF, m]),
+            1 => prop_oneof![Just(0xD9u8), Just(0xC4), Just(0x01)].prop_map(|m| vec![0xFF, m]),
+            1 => Just(vec![0xFF]),
+        ];
+        proptest::collection::vec(piece, 0..64).prop_map(|pieces| pieces.concat())
+    }
+
+    /// The data as the standard reads it, byte by byte: its segments (restart intervals) and
+    /// where the first other marker starts.
+    fn segments_by_the_book(data: &[u8]) -> (Vec<Vec<u8>>, usize) {
+        let mut segments = vec![Vec::new()];
+        let mut at = 0;
+        while at < data.len() {
+            match (data[at], data.get(at + 1)) {
+                (0xFF, Some(0x00)) => {
+                    segments.last_mut().unwrap().push(0xFF);
+                    at += 2;
+                }
+                (0xFF, Some(0xFF)) => at += 1,
+                (0xFF, Some(0xD0..=0xD7)) => {
+                    segments.push(Vec::new());
+                    at += 2;
+                }
+                (0xFF, _) => return (segments, at),
+                (byte, _) => {
+                    segments.last_mut().unwrap().push(byte);
+                    at += 1;
+                }
+            }
+        }
+        (segments, data.len())
+    }
+
+    proptest::proptest! {
+        /// The reader reads as the standard does, bit for bit: the data of the segment it is
+        /// in and then zeros, whether it read past the data, restarts, where the scan ends.
+        #[test]
+        fn the_reader_reads_the_data_as_the_standard_does(
+            data in data_strategy(),
+            reads in proptest::collection::vec(read_strategy(), 0..80),
+        ) {
+            let (segments, end) = segments_by_the_book(&data);
+            let unstuffed = Unstuffed::new(&data, 0, usize::MAX);
+            proptest::prop_assert_eq!(unstuffed.end, end);
+            let mut reader = unstuffed.reader();
+            // The model: a segment and a bit position in it.
+            let (mut segment, mut at) = (0usize, 0usize);
+            let bit = |segment: usize, at: usize| {
+                segments.get(segment).and_then(|s| s.get(at / 8)).map_or(0, |byte| u32::from(byte >> (7 - at % 8)) & 1)
+            };
+            let number = |segment: usize, at: usize, n: u32| (0..n as usize).fold(0, |v, i| v << 1 | bit(segment, at + i));
+            for read in reads {
+                match read {
+                    Read::Bits(n) => {
+                        proptest::prop_assert_eq!(reader.bits(n), number(segment, at, n));
+                        at += n as usize;
+                    }
+                    Read::Peek(n) => {
+                        reader.ensure32();
+                        proptest::prop_assert_eq!(reader.peek(n), number(segment, at, n));
+                        reader.consume(n);
+                        at += n as usize;
+                    }
+                    Read::Restart => {
+                        let overran = at > segments.get(segment).map_or(0, Vec::len) * 8;
+                        match reader.restart() {
+                            Ok(next) if !overran => (reader, segment, at) = (next, segment + 1, 0),
+                            Err(EntropyError::Truncated) if overran => break,
+                            result => proptest::prop_assert!(false, "restart: {:?}, overran {overran}", result.err()),
+                        }
+                    }
+                }
+                let overran = at > segments.get(segment).map_or(0, Vec::len) * 8;
+                proptest::prop_assert_eq!(reader.overran(), overran);
+            }
+        }
     }
 
     #[test]
@@ -541,12 +665,14 @@ mod tests {
                     bytes.push(0);
                 }
             }
-            let mut reader = BitReader::new(&bytes, 0);
+            let unstuffed = Unstuffed::new(&bytes, 0, 1);
+            let mut reader = unstuffed.reader();
             reader.refill();
             assert_eq!(table.decode(&mut reader), Ok(length as u8 - 1), "length {length}");
         }
         let bytes = [0xFF, 0x00, 0xFE, 0, 0];
-        let mut reader = BitReader::new(&bytes, 0);
+        let unstuffed = Unstuffed::new(&bytes, 0, 1);
+        let mut reader = unstuffed.reader();
         reader.refill();
         assert_eq!(table.decode(&mut reader), Ok(15));
     }
@@ -602,7 +728,8 @@ mod tests {
             let entry = table.pairs[window as usize];
             for filler in [0, u32::MAX, 0x5555_5555] {
                 let (bytes, _) = reader_over(window, filler);
-                let mut reader = BitReader::new(&bytes, 0);
+                let unstuffed = Unstuffed::new(&bytes, 0, 1);
+                let mut reader = unstuffed.reader();
                 reader.refill();
                 let before = reader.count;
                 // The all-ones code is not a code of such a table.

@@ -68,8 +68,9 @@ pub fn is_faster(layout: &JpegLayout, shrink: u32) -> bool {
     shrink == 8 || shrink == 4 || (shrink == 2 && layout.progressive)
 }
 
-/// The bytes [`decode`] holds beyond the pixels it returns: the planes, and for a progressive
-/// file the coefficients (only the DC ones at 1/8).
+/// The bytes [`decode`] holds beyond the pixels it returns: the planes, for a progressive file
+/// the coefficients (only the DC ones at 1/8), for a baseline one the unstuffed copy of its
+/// entropy-coded data (no larger than the file).
 pub fn working_bytes(layout: &JpegLayout, width: u32, height: u32, shrink: u32) -> u64 {
     let size = u64::from(8 / shrink.clamp(1, 8));
     let h_max = u64::from(layout.sampling.iter().map(|s| s.0).max().unwrap_or(1));
@@ -90,7 +91,8 @@ pub fn working_bytes(layout: &JpegLayout, width: u32, height: u32, shrink: u32) 
         .sum();
     let largest = layout.sampling.iter().map(|&(h, v)| side(h, v)).max().unwrap_or(size);
     let coefficients = match (layout.progressive, shrink) {
-        (false, _) => 0,
+        // A position for each restart, at most one an MCU.
+        (false, _) => layout.bytes + 8 * mcus_x * mcus_y,
         (true, 8) => blocks * 2,
         // The kept values and the mask of each block (see `Coefficients::Low`).
         (true, _) => blocks * (8 + 2 * kept_for(largest as usize) as u64),
@@ -507,14 +509,13 @@ impl<'a> Decoder<'a> {
     }
 
     fn decode_scan_of(&mut self, frame: &Frame, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
-        let reader = BitReader::new(self.bytes, pos);
         // At 1/8 a progressive file's AC scans are not read at all, nor those of a component
         // decoded to one sample a block (chroma at half the luma's 1/4).
         if frame.progressive
             && scan.start > 0
             && (self.shrink == 8 || scan.components.iter().all(|&(c, _, _)| frame.components[c].size == 1))
         {
-            return Ok(reader.marker_position());
+            return Ok(entropy::marker_position(self.bytes, pos));
         }
         // Check the tables the scan needs once, up front.
         for &(c, dc, ac) in &scan.components {
@@ -528,6 +529,14 @@ impl<'a> Decoder<'a> {
             }
         }
 
+        // The scan's data without its byte stuffing, in the segments its restarts can reach.
+        let (mcus_x, mcus_y) = mcu_grid(frame, scan);
+        let segments = match self.restart_interval {
+            0 => 1,
+            interval => (mcus_x * mcus_y).div_ceil(interval),
+        };
+        let unstuffed = entropy::Unstuffed::new(self.bytes, pos, segments);
+        let reader = unstuffed.reader();
         // The blocks of the scan, MCU by MCU: interleaved scans cover whole MCUs, a scan of one
         // component covers only that component's coded blocks, one block an MCU.
         let reader = if !frame.progressive {
@@ -540,7 +549,7 @@ impl<'a> Decoder<'a> {
         if reader.overran() {
             return Err(entropy_error(EntropyError::Truncated));
         }
-        Ok(reader.marker_position())
+        Ok(unstuffed.end)
     }
 
     /// The blocks of a scan in MCU order: interleaved scans cover whole MCUs, `h` x `v` blocks of
@@ -589,12 +598,12 @@ impl<'a> Decoder<'a> {
     /// planes of the scan's components are looked up once, not for each block. The loop is
     /// written out rather than taken from [`Self::for_each_block`]: it is the hottest of all,
     /// and the reader must stay in registers.
-    fn baseline_scan(
+    fn baseline_scan<'r>(
         &mut self,
         frame: &Frame,
         scan: &Scan,
-        reader: BitReader<'a>,
-    ) -> Result<BitReader<'a>, EngineError> {
+        reader: BitReader<'r>,
+    ) -> Result<BitReader<'r>, EngineError> {
         struct Slot<'t> {
             dc: &'t HuffmanTable,
             ac: &'t HuffmanTable,
@@ -661,7 +670,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// A progressive DC scan, first pass or refinement: one value a block.
-    fn dc_scan(&mut self, frame: &Frame, scan: &Scan, reader: BitReader<'a>) -> Result<BitReader<'a>, EngineError> {
+    fn dc_scan<'r>(&mut self, frame: &Frame, scan: &Scan, reader: BitReader<'r>) -> Result<BitReader<'r>, EngineError> {
         let mut stores = Vec::with_capacity(scan.components.len());
         let (dc_tables, coefficients) = (&self.dc_tables, &mut self.coefficients);
         let (values, kept): (&mut Vec<Vec<i16>>, Option<&Vec<usize>>) = match coefficients {
@@ -706,7 +715,12 @@ impl<'a> Decoder<'a> {
     /// A progressive AC scan: one component (the scan header was checked), its coded blocks in
     /// raster order, each an MCU. Its own loop, with the component's store and table looked up
     /// once, as most of a progressive file's blocks are read here, several times each.
-    fn ac_scan(&mut self, frame: &Frame, scan: &Scan, mut reader: BitReader<'a>) -> Result<BitReader<'a>, EngineError> {
+    fn ac_scan<'r>(
+        &mut self,
+        frame: &Frame,
+        scan: &Scan,
+        mut reader: BitReader<'r>,
+    ) -> Result<BitReader<'r>, EngineError> {
         let (c, _, ac) = scan.components[0];
         let component = &frame.components[c];
         let table = self.ac_tables[ac].as_ref().ok_or_else(|| corrupt("a scan uses a missing Huffman table"))?;
@@ -807,7 +821,7 @@ fn baseline_block(
     prediction: &mut i32,
     block: &mut [i16; 64],
 ) -> Result<(), EntropyError> {
-    reader.ensure32();
+    reader.refill();
     let fast = dc_table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
     let difference = if fast != 0 {
         reader.consume((fast & 15) as u32);
@@ -859,7 +873,7 @@ fn decode_ac(
 ) -> Result<usize, EntropyError> {
     let mut k = 1usize;
     while k <= last {
-        reader.ensure32();
+        reader.refill();
         // One or two coefficients, or a coefficient and the block's end, a lookup (see
         // `entropy::Pair`), unless the second would run past the block (it would then be the
         // next block's code). Branch-free past that: without a second coefficient its run and
@@ -907,7 +921,7 @@ fn decode_ac(
 #[inline(always)]
 fn skip_ac(reader: &mut BitReader, table: &HuffmanTable, mut k: usize) -> Result<(), EntropyError> {
     while k < 64 {
-        reader.ensure32();
+        reader.refill();
         let entry = usize::from(table.skip[reader.peek(entropy::SKIP_BITS) as usize]);
         let (used, advance) = (entry & 31, (entry >> 5) & 0xFF);
         // Codes that would run past the block's end belong to the next block: go one at a time.
