@@ -81,8 +81,8 @@ impl Unstuffed {
 
 /// Reads an [`Unstuffed`] scan, most significant bit first, a segment at a time. Past a
 /// segment's end it reads zero bits, and [`BitReader::overran`] reports it (as libjpeg-turbo
-/// warns), never a panic. It is `Copy`, so that in the decoding loops its fields stay in
-/// registers.
+/// warns), never a panic. It is `Copy`, and nothing takes it by reference that is not inlined,
+/// so that in the decoding loops its fields stay in registers.
 #[derive(Clone, Copy)]
 pub struct BitReader<'a> {
     unstuffed: &'a Unstuffed,
@@ -94,6 +94,18 @@ pub struct BitReader<'a> {
     /// Valid bits, left-aligned; the bits below them are the data's that follow, or zero.
     bits: u64,
     count: u32,
+}
+
+/// The last bytes of `data` from `pos`, then zeros, as a big-endian word. Takes no reader:
+/// one passed by reference would keep the decoding loops' reader out of registers.
+#[cold]
+#[inline(never)]
+fn last_word(data: &[u8], pos: usize) -> u64 {
+    let mut word = [0u8; 8];
+    let rest = data.get(pos..).unwrap_or_default();
+    let n = rest.len().min(8);
+    word[..n].copy_from_slice(&rest[..n]);
+    u64::from_be_bytes(word)
 }
 
 /// Where the next marker starts, at or after `pos` in the file: where the entropy-coded data
@@ -130,22 +142,11 @@ impl<'a> BitReader<'a> {
     pub fn refill(&mut self) {
         let word = match self.data.get(self.pos..self.pos + 8) {
             Some(chunk) => u64::from_be_bytes(chunk.try_into().unwrap_or([0; 8])),
-            None => self.last_word(),
+            None => last_word(self.data, self.pos),
         };
         self.bits |= word >> self.count;
         self.pos += ((63 - self.count) >> 3) as usize;
         self.count |= 56;
-    }
-
-    /// The segment's last bytes from `pos`, then zeros.
-    #[cold]
-    #[inline(never)]
-    fn last_word(&self) -> u64 {
-        let mut word = [0u8; 8];
-        let rest = self.data.get(self.pos..).unwrap_or_default();
-        let n = rest.len().min(8);
-        word[..n].copy_from_slice(&rest[..n]);
-        u64::from_be_bytes(word)
     }
 
     /// The next `n` bits (1 to 32) without consuming them; the buffer must hold them.
