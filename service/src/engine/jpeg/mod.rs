@@ -69,8 +69,8 @@ pub fn is_faster(layout: &JpegLayout, shrink: u32) -> bool {
 }
 
 /// The bytes [`decode`] holds beyond the pixels it returns: the planes, for a progressive file
-/// the coefficients (only the DC ones at 1/8), for a baseline one the unstuffed copy of its
-/// entropy-coded data (no larger than the file).
+/// the coefficients (only the DC ones at 1/8), and the unstuffed copy of the scan it reads
+/// (no larger than the file, and a position for each restart, at most one an MCU).
 pub fn working_bytes(layout: &JpegLayout, width: u32, height: u32, shrink: u32) -> u64 {
     let size = u64::from(8 / shrink.clamp(1, 8));
     let h_max = u64::from(layout.sampling.iter().map(|s| s.0).max().unwrap_or(1));
@@ -90,16 +90,16 @@ pub fn working_bytes(layout: &JpegLayout, width: u32, height: u32, shrink: u32) 
         .map(|&(h, v)| mcus_x * u64::from(h) * mcus_y * u64::from(v) * side(h, v) * side(h, v))
         .sum();
     let largest = layout.sampling.iter().map(|&(h, v)| side(h, v)).max().unwrap_or(size);
+    let unstuffed = layout.bytes + 8 * mcus_x * mcus_y;
     let coefficients = match (layout.progressive, shrink) {
-        // A position for each restart, at most one an MCU.
-        (false, _) => layout.bytes + 8 * mcus_x * mcus_y,
+        (false, _) => 0,
         (true, 8) => blocks * 2,
         // The kept values and the mask of each block (see `Coefficients::Low`).
         (true, _) => blocks * (8 + 2 * kept_for(largest as usize) as u64),
     };
     // Row buffers of the colour conversion: a few rows of the output's width.
     let rows = 8 * (u64::from(width).div_ceil(u64::from(shrink.max(1))) + 16);
-    planes + coefficients + rows
+    planes + coefficients + unstuffed + rows
 }
 
 /// A frame's component, and where its blocks are.
