@@ -18,6 +18,9 @@ pub const SKIP_BITS: u32 = 12;
 /// coefficients (or a coefficient and the end of the block) a lookup.
 pub const PAIR_BITS: u32 = 12;
 
+/// Bits [`BitReader::refill`] leaves in the buffer at least.
+pub const REFILLED: u32 = 56;
+
 /// What went wrong in the entropy-coded data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntropyError {
@@ -86,26 +89,29 @@ impl Unstuffed {
 #[derive(Clone, Copy)]
 pub struct BitReader<'a> {
     unstuffed: &'a Unstuffed,
-    segment: usize,
-    /// The segment's bytes.
-    data: &'a [u8],
-    /// The first byte of `data` not yet in `bits` (past the end: zeros).
-    pos: usize,
+    /// The bytes of the segment not yet in `bits`: a slice rather than a position, so that the
+    /// refill tests one length, and moving on needs no test at all.
+    rest: &'a [u8],
     /// Valid bits, left-aligned; the bits below them are the data's that follow, or zero.
     bits: u64,
     count: u32,
+    segment: u32,
+    /// The zero bytes read past the segment's end (`rest` is then empty).
+    beyond: usize,
 }
 
-/// The last bytes of `data` from `pos`, then zeros, as a big-endian word. Takes no reader:
-/// one passed by reference would keep the decoding loops' reader out of registers.
+/// The refill within the last eight bytes of a segment: those bytes, then zeros, as a
+/// big-endian word, the bytes left after moving on by `advance`, and how many of the `advance`
+/// were past the end. Takes no reader: one passed by reference would keep the decoding loops'
+/// reader out of registers.
 #[cold]
 #[inline(never)]
-fn last_word(data: &[u8], pos: usize) -> u64 {
+fn last_word(rest: &[u8], advance: usize) -> (u64, &[u8], usize) {
     let mut word = [0u8; 8];
-    let rest = data.get(pos..).unwrap_or_default();
     let n = rest.len().min(8);
     word[..n].copy_from_slice(&rest[..n]);
-    u64::from_be_bytes(word)
+    let within = advance.min(rest.len());
+    (u64::from_be_bytes(word), &rest[within..], advance - within)
 }
 
 /// Where the next marker starts, at or after `pos` in the file: where the entropy-coded data
@@ -125,28 +131,34 @@ pub fn marker_position(data: &[u8], mut pos: usize) -> usize {
 }
 
 impl<'a> BitReader<'a> {
-    fn at_segment(unstuffed: &'a Unstuffed, segment: usize) -> BitReader<'a> {
-        let start = match segment {
+    fn at_segment(unstuffed: &'a Unstuffed, segment: u32) -> BitReader<'a> {
+        let index = segment as usize;
+        let start = match index {
             0 => 0,
-            _ => unstuffed.ends.get(segment - 1).copied().unwrap_or(usize::MAX),
+            _ => unstuffed.ends.get(index - 1).copied().unwrap_or(usize::MAX),
         };
-        let end = unstuffed.ends.get(segment).copied().unwrap_or(0);
-        let data = unstuffed.bytes.get(start..end).unwrap_or_default();
-        BitReader { unstuffed, segment, data, pos: 0, bits: 0, count: 0 }
+        let end = unstuffed.ends.get(index).copied().unwrap_or(0);
+        let rest = unstuffed.bytes.get(start..end).unwrap_or_default();
+        BitReader { unstuffed, rest, bits: 0, count: 0, segment, beyond: 0 }
     }
 
     /// Fills the buffer to at least 56 bits, without a branch on the data: the next eight
     /// bytes or'd in below the valid bits (those already there are the same bits, or zero),
-    /// and `pos` moved on by the whole bytes that fitted.
+    /// and the bytes that fitted whole moved past.
     #[inline(always)]
     pub fn refill(&mut self) {
-        let word = match self.data.get(self.pos..self.pos + 8) {
-            Some(chunk) => u64::from_be_bytes(chunk.try_into().unwrap_or([0; 8])),
-            None => last_word(self.data, self.pos),
-        };
-        self.bits |= word >> self.count;
-        self.pos += ((63 - self.count) >> 3) as usize;
-        self.count |= 56;
+        // `count` is at most 63: the mask only tells the compiler so (the move needs no test).
+        let advance = ((63 - self.count) >> 3) as usize & 7;
+        if let Some(chunk) = self.rest.first_chunk::<8>() {
+            self.bits |= u64::from_be_bytes(*chunk) >> self.count;
+            self.rest = &self.rest[advance..];
+        } else {
+            let (word, rest, beyond) = last_word(self.rest, advance);
+            self.bits |= word >> self.count;
+            self.rest = rest;
+            self.beyond += beyond;
+        }
+        self.count |= REFILLED;
     }
 
     /// The next `n` bits (1 to 32) without consuming them; the buffer must hold them.
@@ -194,7 +206,9 @@ impl<'a> BitReader<'a> {
 
     /// Whether bits past the segment's data were consumed.
     pub fn overran(self) -> bool {
-        self.pos * 8 - self.count as usize > self.data.len() * 8
+        // Bytes are read past the end only once `rest` is empty; of those, the bits still
+        // buffered were not consumed.
+        self.rest.is_empty() && self.beyond * 8 > self.count as usize
     }
 
     /// What a restart marker does: drops the buffered bits and reads the next segment. Fails
@@ -204,7 +218,7 @@ impl<'a> BitReader<'a> {
         if self.overran() {
             return Err(EntropyError::Truncated);
         }
-        Ok(BitReader::at_segment(self.unstuffed, self.segment + 1))
+        Ok(BitReader::at_segment(self.unstuffed, self.segment.saturating_add(1)))
     }
 }
 
@@ -225,8 +239,9 @@ pub struct HuffmanTable {
     pub progressive: Box<[i32; 1 << LOOKUP_BITS]>,
     /// Indexed by the next [`SKIP_BITS`] bits, for AC tables: the whole AC codes those bits
     /// hold, with their values, walked over at once (the last value may run past the window):
-    /// the bits they take (bits 0..5, 0 if not even one code fits), the coefficients they
-    /// advance by (bits 5..13), and whether the last is the end of the block (bit 13).
+    /// the bits they take (bits 0..5), the coefficients they advance by (bits 5..13), and
+    /// whether the last is the end of the block ([`SKIP_END`]). An entry with no whole code is
+    /// [`SKIP_NONE`]. So `entry >> 5` is past 63 for the end of a block and for no code at all.
     pub skip: Box<[u16; 1 << SKIP_BITS]>,
     /// Indexed by the next [`PAIR_BITS`] bits, for AC tables: 0 (the slow way) or one or two
     /// codes with their values, what a baseline block's kept coefficients look up (see
@@ -298,6 +313,11 @@ pub enum Walks {
     SkipAndPairs,
 }
 
+/// A [`HuffmanTable::skip`] entry that ends with the end of the block.
+pub const SKIP_END: usize = 1 << 13;
+/// A [`HuffmanTable::skip`] entry without a whole code: no bits, an advance of 255.
+pub const SKIP_NONE: u32 = 0xFF << 5;
+
 /// Flags of [`HuffmanTable::progressive`] entries.
 pub const END_OF_BAND: i32 = 1 << 8;
 pub const COEFFICIENT: i32 = 1 << 9;
@@ -348,7 +368,7 @@ impl HuffmanTable {
             lookup,
             fast: Box::new([0; 1 << LOOKUP_BITS]),
             progressive: Box::new([0; 1 << LOOKUP_BITS]),
-            skip: Box::new([0; 1 << SKIP_BITS]),
+            skip: Box::new([SKIP_NONE as u16; 1 << SKIP_BITS]),
             pairs: Box::new([0; 1 << PAIR_BITS]),
             long_index,
             long,
@@ -384,6 +404,11 @@ impl HuffmanTable {
                 if size > left - length {
                     break;
                 }
+            }
+            // No whole code: an advance past any block's end, so that the walk's one test,
+            // whether the block goes on, sends it the slow way.
+            if used == 0 {
+                advance = SKIP_NONE >> 5;
             }
             self.skip[window as usize] = (used | advance << 5 | u32::from(end_of_block) << 13) as u16;
         }

@@ -821,10 +821,15 @@ fn baseline_block(
     prediction: &mut i32,
     block: &mut [i16; 64],
 ) -> Result<(), EntropyError> {
+    // The bits the buffer is sure to hold, whatever the codes were: a refill is needed only
+    // where the next lookup might take more, which depends on the lookups made, not on the
+    // data, so the branch is predicted.
     reader.refill();
+    let mut budget = entropy::REFILLED;
     let fast = dc_table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
     let difference = if fast != 0 {
         reader.consume((fast & 15) as u32);
+        budget -= DC_MOST;
         fast >> 16
     } else {
         let size = dc_table.decode(reader)?;
@@ -832,12 +837,14 @@ fn baseline_block(
             return Err(EntropyError::BadCode);
         }
         let size = u32::from(size);
-        extend(reader.bits(size), size)
+        let difference = extend(reader.bits(size), size);
+        reader.refill();
+        difference
     };
     *prediction = prediction.wrapping_add(difference);
     let dc_value = *prediction as i16;
     if size == 1 {
-        skip_ac(reader, ac_table, 1)?;
+        skip_ac(reader, ac_table, 1, budget)?;
         if let Some(pixel) = data.get_mut(offset) {
             *pixel = idct::idct_1x1(dc_value, quant[0]);
         }
@@ -850,13 +857,21 @@ fn baseline_block(
         _ => *block = [0; 64],
     }
     block[0] = dc_value;
-    let k = decode_ac(reader, ac_table, block, LAST_READ[size.trailing_zeros() as usize])?;
+    let k = decode_ac(reader, ac_table, block, LAST_READ[size.trailing_zeros() as usize], &mut budget)?;
     if k < 64 {
-        skip_ac(reader, ac_table, k)?;
+        skip_ac(reader, ac_table, k, budget)?;
     }
     idct::idct_scaled(block, quant, size, &mut data[offset..], stride);
     Ok(())
 }
+
+/// The most bits a lookup takes: a DC code and difference in [`HuffmanTable::fast`], one or two
+/// AC codes and values in [`HuffmanTable::pairs`] (or one in `fast`), the AC codes walked over
+/// in [`HuffmanTable::skip`] (whose last value may run 15 bits past the window).
+const DC_MOST: u32 = entropy::LOOKUP_BITS;
+const PAIR_MOST: u32 =
+    if entropy::PAIR_BITS > entropy::LOOKUP_BITS { entropy::PAIR_BITS } else { entropy::LOOKUP_BITS };
+const SKIP_MOST: u32 = entropy::SKIP_BITS + 15;
 
 /// The last zigzag index a transform to `size` x `size` reads, by log2(size): it reads the
 /// frequencies below `size` on both axes (see [`idct`]).
@@ -870,10 +885,15 @@ fn decode_ac(
     table: &HuffmanTable,
     block: &mut [i16; 64],
     last: usize,
+    budget: &mut u32,
 ) -> Result<usize, EntropyError> {
     let mut k = 1usize;
     while k <= last {
-        reader.refill();
+        if *budget < PAIR_MOST {
+            reader.refill();
+            *budget = entropy::REFILLED;
+        }
+        *budget -= PAIR_MOST;
         // One or two coefficients, or a coefficient and the block's end, a lookup (see
         // `entropy::Pair`), unless the second would run past the block (it would then be the
         // next block's code). Branch-free past that: without a second coefficient its run and
@@ -900,6 +920,9 @@ fn decode_ac(
             k += 1;
             continue;
         }
+        // The slow way: a code of up to 16 bits and a value of up to 15, then nothing known.
+        reader.refill();
+        *budget = 0;
         let symbol = table.decode(reader)?;
         let (run, size) = (usize::from(symbol >> 4), u32::from(symbol & 15));
         if size != 0 {
@@ -919,20 +942,30 @@ fn decode_ac(
 /// Walks over the AC codes of a baseline block from zigzag index `k` without keeping them,
 /// several codes a lookup where they are short.
 #[inline(always)]
-fn skip_ac(reader: &mut BitReader, table: &HuffmanTable, mut k: usize) -> Result<(), EntropyError> {
+fn skip_ac(reader: &mut BitReader, table: &HuffmanTable, mut k: usize, mut budget: u32) -> Result<(), EntropyError> {
     while k < 64 {
-        reader.refill();
+        if budget < SKIP_MOST {
+            reader.refill();
+            budget = entropy::REFILLED;
+        }
+        budget -= SKIP_MOST;
         let entry = usize::from(table.skip[reader.peek(entropy::SKIP_BITS) as usize]);
-        let (used, advance) = (entry & 31, (entry >> 5) & 0xFF);
-        // Codes that would run past the block's end belong to the next block: go one at a time.
-        if used != 0 && k + advance < 64 {
-            reader.consume(used as u32);
-            if entry & (1 << 13) != 0 {
-                return Ok(());
-            }
-            k += advance;
+        // One test while the block goes on: the end of the block, and an entry without a whole
+        // code, advance past 63.
+        let next = k + (entry >> 5);
+        if next < 64 {
+            reader.consume((entry & 31) as u32);
+            k = next;
             continue;
         }
+        // Codes that would run past the block's end belong to the next block: go one at a time.
+        if entry & entropy::SKIP_END != 0 && k + ((entry >> 5) & 0xFF) < 64 {
+            reader.consume((entry & 31) as u32);
+            return Ok(());
+        }
+        // The slow way: a code of up to 16 bits and a value of up to 15, then nothing known.
+        reader.refill();
+        budget = 0;
         let symbol = table.decode(reader)?;
         let (run, size) = (usize::from(symbol >> 4), u32::from(symbol & 15));
         if size != 0 {
