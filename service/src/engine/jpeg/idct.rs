@@ -51,6 +51,23 @@ static BASIS_4_VECTORS: LazyLock<Basis4Vectors> = LazyLock::new(|| {
     }
 });
 
+/// [`BASIS_4`] laid out for [`transform_4x4_avx2`], two cell rows a vector: `splat[p][v]` is
+/// `basis[2p][v]` four times then `basis[2p + 1][v]` four times, `weights[u]` is `basis[j][u]`
+/// for `j` in 0..4, twice.
+struct Basis4Pairs {
+    splat: [[[f32; 8]; 4]; 2],
+    weights: [[f32; 8]; 4],
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+static BASIS_4_PAIRS: LazyLock<Basis4Pairs> = LazyLock::new(|| {
+    let basis = &*BASIS_4;
+    Basis4Pairs {
+        splat: std::array::from_fn(|p| std::array::from_fn(|v| std::array::from_fn(|lane| basis[2 * p + lane / 4][v]))),
+        weights: std::array::from_fn(|u| std::array::from_fn(|lane| basis[lane % 4][u])),
+    }
+});
+
 /// One pixel: the DC coefficient, dequantised, descaled with rounding, level-shifted, clamped.
 #[inline(always)]
 pub fn idct_1x1(dc: i16, quant: u16) -> u8 {
@@ -87,6 +104,11 @@ pub fn idct_scaled(coefficients: &[i16; 64], quant: &[u16; 64], size: usize, out
     match size {
         1 => out[0] = idct_1x1(coefficients[0], quant[0]),
         2 => idct_2x2(coefficients, quant, out, stride),
+        #[cfg(target_arch = "x86_64")]
+        4 if std::arch::is_x86_feature_detected!("avx2") => {
+            // SAFETY: the processor has AVX2, just checked.
+            unsafe { transform_4x4_avx2(coefficients, quant, out, stride) }
+        }
         // SAFETY: SSE2 is part of every x86-64 processor (elsewhere this is a plain call).
         #[allow(unused_unsafe)]
         4 => unsafe { transform_4x4(coefficients, quant, out, stride) },
@@ -166,6 +188,50 @@ fn transform_4x4(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], st
         let words = _mm_cvttps_epi32(_mm_min_ps(_mm_max_ps(value, low), high));
         let bytes = _mm_packus_epi16(_mm_packs_epi32(words, words), words);
         out[i * stride..i * stride + 4].copy_from_slice(&_mm_cvtsi128_si32(bytes).to_le_bytes());
+    }
+}
+
+/// [`transform_4x4`] two rows of cells at a time: the same products and sums in the same
+/// order, so the same pixels, with half the vector operations.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+fn transform_4x4_avx2(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride: usize) {
+    use std::arch::x86_64::*;
+    let basis = &*BASIS_4_PAIRS;
+    // SAFETY: reads the eight floats of the array.
+    let load = |values: &[f32; 8]| unsafe { _mm256_loadu_ps(values.as_ptr()) };
+    // Each row of frequencies twice, one copy a half: both halves' cells read all of them.
+    let dequantised: [__m256; 4] = std::array::from_fn(|v| {
+        let row: [f32; 4] = std::array::from_fn(|u| f32::from(coefficients[v * 8 + u]) * f32::from(quant[v * 8 + u]));
+        // SAFETY: reads the four floats of the array.
+        let row = unsafe { _mm_loadu_ps(row.as_ptr()) };
+        _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(row), row)
+    });
+    let (low, high) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0));
+    for (p, splat) in basis.splat.iter().enumerate() {
+        // Vertical pass: cell rows 2p and 2p + 1, by horizontal frequency.
+        let mut columns = _mm256_setzero_ps();
+        for (weights, &row) in splat.iter().zip(&dequantised) {
+            columns = _mm256_add_ps(columns, _mm256_mul_ps(load(weights), row));
+        }
+        // Horizontal pass: frequency u's weight in each of the four pixels of both rows.
+        let mut value = _mm256_set1_ps(128.5);
+        value =
+            _mm256_add_ps(value, _mm256_mul_ps(load(&basis.weights[0]), _mm256_shuffle_ps::<0x00>(columns, columns)));
+        value =
+            _mm256_add_ps(value, _mm256_mul_ps(load(&basis.weights[1]), _mm256_shuffle_ps::<0x55>(columns, columns)));
+        value =
+            _mm256_add_ps(value, _mm256_mul_ps(load(&basis.weights[2]), _mm256_shuffle_ps::<0xAA>(columns, columns)));
+        value =
+            _mm256_add_ps(value, _mm256_mul_ps(load(&basis.weights[3]), _mm256_shuffle_ps::<0xFF>(columns, columns)));
+        let words = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(value, low), high));
+        let (first, second) = (_mm256_castsi256_si128(words), _mm256_extracti128_si256::<1>(words));
+        let bytes = _mm_packus_epi16(_mm_packs_epi32(first, second), first);
+        let pixels = _mm_cvtsi128_si64(bytes).to_le_bytes();
+        let row = 2 * p * stride;
+        out[row..row + 4].copy_from_slice(&pixels[..4]);
+        out[row + stride..row + stride + 4].copy_from_slice(&pixels[4..]);
     }
 }
 
