@@ -594,39 +594,60 @@ impl<'a> Decoder<'a> {
         Ok(reader)
     }
 
-    /// A baseline scan: every block decoded straight to its plane. The tables, quantisers and
-    /// planes of the scan's components are looked up once, not for each block. The loop is
-    /// written out rather than taken from [`Self::for_each_block`]: it is the hottest of all,
-    /// and the reader must stay in registers.
+    /// A baseline scan: every block decoded straight to its plane. The blocks of an MCU are
+    /// listed once, each with its tables, quantiser, plane and place in the MCU, so the loop
+    /// over them is flat. The loop is written out rather than taken from
+    /// [`Self::for_each_block`]: it is the hottest of all, and the reader must stay in registers.
     fn baseline_scan<'r>(
         &mut self,
         frame: &Frame,
         scan: &Scan,
         reader: BitReader<'r>,
     ) -> Result<BitReader<'r>, EngineError> {
-        struct Slot<'t> {
+        /// One block of the MCU: its component's slot in the scan (its DC prediction), its
+        /// plane, and where it starts there: `row` a row of MCUs down, `column` an MCU
+        /// across, plus `offset` within the MCU.
+        struct McuBlock<'t> {
             dc: &'t HuffmanTable,
             ac: &'t HuffmanTable,
             quant: &'t [u16; 64],
             size: usize,
+            slot: usize,
             plane: usize,
-            h: usize,
-            v: usize,
+            row: usize,
+            column: usize,
+            offset: usize,
         }
-        let mut slots = Vec::with_capacity(scan.components.len());
-        for &(c, dc, ac) in &scan.components {
+        let single = scan.components.len() == 1;
+        let mut blocks = Vec::with_capacity(10);
+        for (slot, &(c, dc, ac)) in scan.components.iter().enumerate() {
             let component = &frame.components[c];
-            let (Some(dc), Some(ac), Some(quant)) =
-                (&self.dc_tables[dc], &self.ac_tables[ac], &self.quant[component.quant_table])
+            let (Some(dc), Some(ac), Some(quant), Some(plane)) =
+                (&self.dc_tables[dc], &self.ac_tables[ac], &self.quant[component.quant_table], self.planes.get(c))
             else {
                 return Err(corrupt("a scan uses a missing table"));
             };
-            slots.push(Slot { dc, ac, quant, size: component.size, plane: c, h: component.h, v: component.v });
+            let (h, v) = if single { (1, 1) } else { (component.h, component.v) };
+            let size = component.size;
+            for by in 0..v {
+                for bx in 0..h {
+                    blocks.push(McuBlock {
+                        dc,
+                        ac,
+                        quant,
+                        size,
+                        slot,
+                        plane: c,
+                        row: v * size * plane.stride,
+                        column: h * size,
+                        offset: by * size * plane.stride + bx * size,
+                    });
+                }
+            }
         }
         let planes = &mut self.planes;
         let mut predictions = [0i32; 4];
         let mut block = [0i16; 64];
-        let single = scan.components.len() == 1;
         let (mcus_x, mcus_y) = mcu_grid(frame, scan);
         let mut reader = reader;
         let mut mcu = 0usize;
@@ -641,28 +662,22 @@ impl<'a> Decoder<'a> {
                     predictions = [0; 4];
                 }
                 mcu += 1;
-                for (slot, prediction) in slots.iter().zip(&mut predictions) {
-                    let plane = &mut planes[slot.plane];
-                    let (h, v) = if single { (1, 1) } else { (slot.h, slot.v) };
-                    for by in 0..v {
-                        for bx in 0..h {
-                            let (x, y) = (mcu_x * h + bx, mcu_y * v + by);
-                            let offset = y * slot.size * plane.stride + x * slot.size;
-                            baseline_block(
-                                &mut reader,
-                                slot.dc,
-                                slot.ac,
-                                slot.quant,
-                                slot.size,
-                                &mut plane.data,
-                                offset,
-                                plane.stride,
-                                prediction,
-                                &mut block,
-                            )
-                            .map_err(entropy_error)?;
-                        }
-                    }
+                for mcu_block in &blocks {
+                    let plane = &mut planes[mcu_block.plane];
+                    let offset = mcu_y * mcu_block.row + mcu_x * mcu_block.column + mcu_block.offset;
+                    baseline_block(
+                        &mut reader,
+                        mcu_block.dc,
+                        mcu_block.ac,
+                        mcu_block.quant,
+                        mcu_block.size,
+                        &mut plane.data,
+                        offset,
+                        plane.stride,
+                        &mut predictions[mcu_block.slot & 3],
+                        &mut block,
+                    )
+                    .map_err(entropy_error)?;
                 }
             }
         }
