@@ -272,16 +272,21 @@ impl Pair {
     /// Bits of a second value, signed.
     const SECOND_VALUE_BITS: u32 = 6;
 
-    /// Bits 0..4 the length, 4..8 the first run, 8..12 the second run, bit 12 set for a second
-    /// coefficient, bit 13 for the end of the block, 14..20 the second value and 20..32 the
-    /// first (both signed).
+    /// The coefficients a pair advances by, at most 31: the first run and coefficient, then
+    /// the second's run and coefficient.
+    fn advance(self) -> u32 {
+        self.run + 1 + self.second.map_or(0, |(run, _)| run + 1)
+    }
+
+    /// Bits 0..4 the length, 4..8 the first run, 8..13 the advance (the second coefficient,
+    /// if any, is the last it covers), bit 13 set for the end of the block, 14..20 the second
+    /// value (0 without one) and 20..32 the first (both signed).
     fn pack(self) -> u32 {
-        let (run2, value2) = self.second.unwrap_or((0, 0));
+        let (_, value2) = self.second.unwrap_or((0, 0));
         let value2 = (value2 as u32) & ((1 << Self::SECOND_VALUE_BITS) - 1);
         self.length
             | self.run << 4
-            | run2 << 8
-            | u32::from(self.second.is_some()) << 12
+            | self.advance() << 8
             | u32::from(self.end) << 13
             | value2 << 14
             | (self.value as u32) << 20
@@ -289,12 +294,12 @@ impl Pair {
 
     #[cfg(test)]
     pub fn unpack(entry: u32) -> Pair {
-        let second = entry & (1 << 12) != 0;
+        let (run, advance) = ((entry >> 4) & 15, (entry >> 8) & 31);
         Pair {
             length: entry & 15,
-            run: (entry >> 4) & 15,
+            run,
             value: entry as i32 >> 20,
-            second: second.then_some(((entry >> 8) & 15, (entry << 12) as i32 >> 26)),
+            second: (advance > run + 1).then(|| (advance - run - 2, (entry << 12) as i32 >> 26)),
             end: entry & (1 << 13) != 0,
         }
     }
@@ -434,7 +439,7 @@ impl HuffmanTable {
                 let fits = length != 0 && first.length + length + size <= PAIR_BITS;
                 if fits && size == 0 && run != 15 {
                     pair = Pair { length: first.length + length, end: true, ..first };
-                } else if fits && size != 0 && size < Pair::SECOND_VALUE_BITS {
+                } else if fits && size != 0 && size < Pair::SECOND_VALUE_BITS && first.run + run + 2 < 32 {
                     let second = value_at(first.length + length, size);
                     pair = Pair { length: first.length + length + size, second: Some((run, second)), ..first };
                 }

@@ -910,21 +910,19 @@ fn decode_ac(
         }
         *budget -= PAIR_MOST;
         // One or two coefficients, or a coefficient and the block's end, a lookup (see
-        // `entropy::Pair`), unless the second would run past the block (it would then be the
-        // next block's code). Branch-free past that: without a second coefficient its run and
-        // value are 0, and writing 0 at the next position changes nothing (it is clear, or not
-        // read).
+        // `entropy::Pair`), unless the pair would run past the block (its second code would
+        // then be the next block's). Branch-free past that.
         let entry = table.pairs[reader.peek(entropy::PAIR_BITS) as usize];
-        let (run, run2, second) = ((entry >> 4) & 15, (entry >> 8) & 15, (entry >> 12) & 1);
-        if entry != 0 && k + (run + 1 + run2 + second) as usize <= 63 {
+        let advance = ((entry >> 8) & 31) as usize;
+        if entry != 0 && k + advance <= 63 {
             reader.consume(entry & 15);
-            k += run as usize;
-            block[usize::from(NATURAL[k]) & 63] = (entry as i32 >> 20) as i16;
-            k += 1 + run2 as usize;
-            block[usize::from(NATURAL[k]) & 63] = ((entry << 12) as i32 >> 26) as i16;
-            k += second as usize;
+            // The second value at the last index the pair covers, then the first at its own:
+            // without a second coefficient, both are the first's index (and the second value
+            // is 0).
+            block[usize::from(NATURAL[k + advance - 1]) & 63] = ((entry << 12) as i32 >> 26) as i16;
+            block[usize::from(NATURAL[k + ((entry >> 4) & 15) as usize]) & 63] = (entry as i32 >> 20) as i16;
             // The end of the block: past every index.
-            k += (((entry >> 13) & 1) << 6) as usize;
+            k += advance + (((entry >> 13) & 1) << 6) as usize;
             continue;
         }
         let fast = table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
@@ -958,7 +956,8 @@ fn decode_ac(
 /// several codes a lookup where they are short.
 #[inline(always)]
 fn skip_ac(reader: &mut BitReader, table: &HuffmanTable, mut k: usize, mut budget: u32) -> Result<(), EntropyError> {
-    while k < 64 {
+    // The caller has a coefficient left to walk (k < 64); the walk ends in the tests below.
+    loop {
         if budget < SKIP_MOST {
             reader.refill();
             budget = entropy::REFILLED;
@@ -989,10 +988,12 @@ fn skip_ac(reader: &mut BitReader, table: &HuffmanTable, mut k: usize, mut budge
         } else if run == 15 {
             k += 16;
         } else {
-            break;
+            return Ok(());
+        }
+        if k >= 64 {
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// The first pass over a band of AC coefficients in a progressive file: `values` are the kept
