@@ -305,6 +305,35 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_4x4_transform_gives_the_sse2_pixels() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        // Pseudo-random coefficients and quantisers, from small to clamping.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..2000 {
+            let spread = [8i64, 64, 512, 4096, 65536][round % 5];
+            let coefficients: [i16; 64] =
+                std::array::from_fn(|_| ((next() % (2 * spread as u64)) as i64 - spread).clamp(-32768, 32767) as i16);
+            let quant: [u16; 64] = std::array::from_fn(|_| 1 + (next() % [4, 64, 255, 65535][round % 4]) as u16);
+            let (mut sse2, mut avx2) = ([0u8; 4 * 7], [0u8; 4 * 7]);
+            // SAFETY: SSE2 is part of every x86-64 processor; AVX2 was checked above.
+            unsafe {
+                transform_4x4(&coefficients, &quant, &mut sse2, 7);
+                transform_4x4_avx2(&coefficients, &quant, &mut avx2, 7);
+            }
+            assert_eq!(sse2, avx2, "round {round}");
+        }
+    }
+
     #[test]
     fn the_integer_2x2_transform_uses_the_averaged_basis() {
         let basis = averaged_basis::<2>();
