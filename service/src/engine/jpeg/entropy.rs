@@ -226,31 +226,31 @@ impl<'a> BitReader<'a> {
 #[derive(Clone)]
 pub struct HuffmanTable {
     /// Indexed by the next [`LOOKUP_BITS`] bits: code length (high byte, 0 if longer) and symbol.
-    lookup: Box<[u16; 1 << LOOKUP_BITS]>,
+    lookup: [u16; 1 << LOOKUP_BITS],
     /// Indexed like `lookup`: 0, or the value (bits 16..32, signed), the run (bits 4..8, AC
     /// tables) and the total bits of code and value (bits 0..4, at most [`LOOKUP_BITS`]). DC
     /// tables have entries for a size of 0 too (a difference of 0), AC tables do not (an end
     /// of block or a run of 16 zeros).
-    pub fast: Box<[i32; 1 << LOOKUP_BITS]>,
+    pub fast: [i32; 1 << LOOKUP_BITS],
     /// Indexed like `lookup`, for AC tables, what a progressive AC scan looks up: 0 (the slow
     /// way), a coefficient as in `fast` with [`COEFFICIENT`] (and [`SIZE_ONE`] if its value is
     /// one bit, what a refinement scan codes), or an end-of-band run with [`END_OF_BAND`]: its
     /// length in blocks (bits 16..32) and the bits of code and run length (bits 0..4).
-    pub progressive: Box<[i32; 1 << LOOKUP_BITS]>,
+    pub progressive: [i32; 1 << LOOKUP_BITS],
     /// Indexed by the next [`SKIP_BITS`] bits, for AC tables: the whole AC codes those bits
     /// hold, with their values, walked over at once (the last value may run past the window):
     /// the bits they take (bits 0..5), the coefficients they advance by (bits 5..13), and
     /// whether the last is the end of the block ([`SKIP_END`]). An entry with no whole code is
     /// [`SKIP_NONE`]. So `entry >> 5` is past 63 for the end of a block and for no code at all.
-    pub skip: Box<[u16; 1 << SKIP_BITS]>,
+    pub skip: [u16; 1 << SKIP_BITS],
     /// Indexed by the next [`PAIR_BITS`] bits, for AC tables: 0 (the slow way) or one or two
     /// codes with their values, what a baseline block's kept coefficients look up (see
     /// [`Pair`]).
-    pub pairs: Box<[u32; 1 << PAIR_BITS]>,
+    pub pairs: [u32; 1 << PAIR_BITS],
     /// Codes longer than [`LOOKUP_BITS`], a second lookup: for each first [`LOOKUP_BITS`] bits
     /// that start such codes, the index of its table in `long` (or `u16::MAX`); each table is
     /// indexed by the next [`LONG_BITS`] bits, entries as in `lookup` (length 0: no code).
-    long_index: Box<[u16; 1 << LOOKUP_BITS]>,
+    long_index: [u16; 1 << LOOKUP_BITS],
     long: Vec<u16>,
 }
 
@@ -335,10 +335,19 @@ impl HuffmanTable {
     /// Builds a table from a DHT segment's 16 counts and its symbols; `None` if the counts
     /// describe more codes than fit. `ac` adds the tables that decode an AC code and its value
     /// at once, and `walks` those of a baseline scan's walk.
-    pub fn new(counts: &[u8; 16], symbols: &[u8], ac: bool, walks: Walks) -> Option<HuffmanTable> {
-        let mut lookup = Box::new([0u16; 1 << LOOKUP_BITS]);
-        let mut long_index = Box::new([u16::MAX; 1 << LOOKUP_BITS]);
-        let mut long = Vec::new();
+    pub fn new(counts: &[u8; 16], symbols: &[u8], ac: bool, walks: Walks) -> Option<Box<HuffmanTable>> {
+        // One allocation, the arrays inside: a lookup then loads its table from the table's
+        // address, not from a pointer in it.
+        let mut table = Box::new(HuffmanTable {
+            lookup: [0; 1 << LOOKUP_BITS],
+            fast: [0; 1 << LOOKUP_BITS],
+            progressive: [0; 1 << LOOKUP_BITS],
+            skip: [SKIP_NONE as u16; 1 << SKIP_BITS],
+            pairs: [0; 1 << PAIR_BITS],
+            long_index: [u16::MAX; 1 << LOOKUP_BITS],
+            long: Vec::new(),
+        });
+        let HuffmanTable { lookup, long_index, long, .. } = &mut *table;
         let mut code: u32 = 0;
         let mut index = 0usize;
         for length in 1..=16u32 {
@@ -369,15 +378,6 @@ impl HuffmanTable {
             }
             code <<= 1;
         }
-        let mut table = HuffmanTable {
-            lookup,
-            fast: Box::new([0; 1 << LOOKUP_BITS]),
-            progressive: Box::new([0; 1 << LOOKUP_BITS]),
-            skip: Box::new([SKIP_NONE as u16; 1 << SKIP_BITS]),
-            pairs: Box::new([0; 1 << PAIR_BITS]),
-            long_index,
-            long,
-        };
         table.build_fast(ac);
         if ac && walks != Walks::None {
             table.build_skip();
@@ -710,7 +710,7 @@ mod tests {
 
     /// An AC table shaped like the standard luminance one (K.5): its counts, and every run and
     /// size of a baseline file's AC codes.
-    fn luminance_like_ac_table() -> HuffmanTable {
+    fn luminance_like_ac_table() -> Box<HuffmanTable> {
         let counts = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d];
         let mut symbols = vec![0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51];
         for symbol in (0..16u8).flat_map(|run| (1..=10u8).map(move |size| run << 4 | size)).chain([0xF0]) {
@@ -737,7 +737,7 @@ mod tests {
 
     /// An AC table whose shortest codes have the largest values: a value of six bits after a
     /// one-bit code, which a pair cannot hold second.
-    fn large_values_ac_table() -> HuffmanTable {
+    fn large_values_ac_table() -> Box<HuffmanTable> {
         let mut counts = [1u8; 16];
         counts[15] = 2;
         let symbols =
