@@ -318,41 +318,6 @@ pub enum Walks {
     SkipAndPairs,
 }
 
-/// For blocks of which only the DC value is kept (1/8, and chroma at half the luma's 1/4): the
-/// next [`SKIP_BITS`] bits as a DC code and difference, then AC codes walked over as in
-/// [`HuffmanTable::skip`], one lookup. An entry is 0 where the DC code and difference do not
-/// fit the window or the AC codes would reach the block's last coefficient (the block then
-/// takes the lookups one at a time); otherwise it has [`DC_SKIP_VALID`], the bits used
-/// (bits 0..5), the AC coefficients walked (bits 5..11), [`DC_SKIP_END`] if the block ends
-/// there, and the difference (bits 16..32, signed).
-pub fn dc_skip_table(dc: &HuffmanTable, ac: &HuffmanTable) -> Box<DcSkipTable> {
-    let mut table = Box::new([0u32; 1 << SKIP_BITS]);
-    for (window, entry) in (0u32..).zip(table.iter_mut()) {
-        let (length, size) = dc.code_in(window, SKIP_BITS, 0);
-        if length == 0 || length + size > SKIP_BITS {
-            continue;
-        }
-        let raw = (window >> (SKIP_BITS - length - size)) & ((1 << size) - 1);
-        let (used, advance, end_of_block) = ac.walk(window, length + size);
-        if 1 + advance > 63 {
-            continue;
-        }
-        *entry = used
-            | advance << 5
-            | (u32::from(end_of_block) * DC_SKIP_END)
-            | DC_SKIP_VALID
-            | (extend(raw, size) as u32) << 16;
-    }
-    table
-}
-
-/// A [`dc_skip_table`], indexed by the next [`SKIP_BITS`] bits.
-pub type DcSkipTable = [u32; 1 << SKIP_BITS];
-
-/// Flags of [`dc_skip_table`] entries.
-pub const DC_SKIP_END: u32 = 1 << 11;
-pub const DC_SKIP_VALID: u32 = 1 << 12;
-
 /// A [`HuffmanTable::skip`] entry that ends with the end of the block.
 pub const SKIP_END: usize = 1 << 13;
 /// A [`HuffmanTable::skip`] entry without a whole code: no bits, an advance of 255.
@@ -425,7 +390,26 @@ impl HuffmanTable {
 
     fn build_skip(&mut self) {
         for window in 0..(1u32 << SKIP_BITS) {
-            let (used, mut advance, end_of_block) = self.walk(window, 0);
+            let (mut used, mut advance, mut end_of_block) = (0u32, 0u32, false);
+            loop {
+                let left = SKIP_BITS - used;
+                let (length, symbol) = self.code_in(window, SKIP_BITS, used);
+                let (run, size) = (symbol >> 4, symbol & 15);
+                if length == 0 || length > left {
+                    break;
+                }
+                used += length + size;
+                if size == 0 && run != 15 {
+                    end_of_block = true;
+                    break;
+                }
+                advance += if size == 0 { 16 } else { run + 1 };
+                // A value that runs past the window is still in the reader's 32 bits (at most
+                // 12 + 15 in all): it is walked over too, and ends the entry.
+                if size > left - length {
+                    break;
+                }
+            }
             // No whole code: an advance past any block's end, so that the walk's one test,
             // whether the block goes on, sends it the slow way.
             if used == 0 {
@@ -433,32 +417,6 @@ impl HuffmanTable {
             }
             self.skip[window as usize] = (used | advance << 5 | u32::from(end_of_block) << 13) as u16;
         }
-    }
-
-    /// The AC codes of a [`SKIP_BITS`]-bit window from bit `used`, walked over: the bits used
-    /// in all, the coefficients advanced by, and whether the last code ends the block.
-    fn walk(&self, window: u32, mut used: u32) -> (u32, u32, bool) {
-        let (mut advance, mut end_of_block) = (0u32, false);
-        loop {
-            let left = SKIP_BITS - used;
-            let (length, symbol) = self.code_in(window, SKIP_BITS, used);
-            let (run, size) = (symbol >> 4, symbol & 15);
-            if length == 0 || length > left {
-                break;
-            }
-            used += length + size;
-            if size == 0 && run != 15 {
-                end_of_block = true;
-                break;
-            }
-            advance += if size == 0 { 16 } else { run + 1 };
-            // A value that runs past the window is still in the reader's 32 bits (at most
-            // 12 + 15 in all): it is walked over too, and ends the entry.
-            if size > left - length {
-                break;
-            }
-        }
-        (used, advance, end_of_block)
     }
 
     fn build_pairs(&mut self) {
@@ -748,61 +706,6 @@ mod tests {
         let mut reader = unstuffed.reader();
         reader.refill();
         assert_eq!(table.decode(&mut reader), Ok(15));
-    }
-
-    #[test]
-    fn dc_skip_entries_decode_as_the_codes_one_at_a_time_whatever_follows_the_window() {
-        // The standard luminance DC table (K.3) and an AC table like the standard one.
-        let dc_counts = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
-        let dc = HuffmanTable::new(&dc_counts, &(0..12).collect::<Vec<u8>>(), false, Walks::None).expect("a table");
-        let ac = luminance_like_ac_table();
-        let table = dc_skip_table(&dc, &ac);
-        let (mut ends, mut walks) = (0, 0);
-        for window in 0..(1u32 << SKIP_BITS) {
-            let entry = table[window as usize];
-            for filler in [0, u32::MAX, 0x5555_5555] {
-                let (bytes, _) = reader_over(window, filler);
-                let unstuffed = Unstuffed::new(&bytes, 0, 1);
-                let mut reader = unstuffed.reader();
-                reader.refill();
-                let before = reader.count;
-                // The all-ones code is not a code of the DC table.
-                let Ok(size) = dc.decode(&mut reader) else {
-                    assert_eq!(entry, 0, "window {window:012b}");
-                    continue;
-                };
-                let size = u32::from(size);
-                let difference = extend(reader.bits(size), size);
-                if before - reader.count > SKIP_BITS {
-                    assert_eq!(entry, 0, "window {window:012b}");
-                    continue;
-                }
-                // Every DC code and difference that fits has an entry, unless its AC codes
-                // reach the block's last coefficient, which this window's cannot.
-                assert_ne!(entry & DC_SKIP_VALID, 0, "window {window:012b}");
-                assert_eq!(entry as i32 >> 16, difference, "window {window:012b}");
-                // The AC codes one at a time, up to the bits the entry takes.
-                let (mut advance, mut end) = (0, false);
-                while before - reader.count < entry & 31 {
-                    let symbol = ac.decode(&mut reader).expect("an AC code");
-                    let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
-                    reader.bits(size);
-                    if size == 0 && run != 15 {
-                        end = true;
-                        break;
-                    }
-                    advance += if size == 0 { 16 } else { run + 1 };
-                }
-                assert_eq!(before - reader.count, entry & 31, "window {window:012b}");
-                assert_eq!(((entry >> 5) & 63, entry & DC_SKIP_END != 0), (advance, end), "window {window:012b}");
-                if end {
-                    ends += 1;
-                } else if advance > 0 {
-                    walks += 1;
-                }
-            }
-        }
-        assert!(ends > 0 && walks > 0, "{ends} ends, {walks} walks");
     }
 
     /// An AC table shaped like the standard luminance one (K.5): its counts, and every run and

@@ -610,7 +610,6 @@ impl<'a> Decoder<'a> {
         struct McuBlock<'t> {
             dc: &'t HuffmanTable,
             ac: &'t HuffmanTable,
-            dc_skip: &'t entropy::DcSkipTable,
             quant: &'t [u16; 64],
             size: usize,
             slot: usize,
@@ -620,20 +619,8 @@ impl<'a> Decoder<'a> {
             offset: usize,
         }
         let single = scan.components.len() == 1;
-        // The one-lookup DC and AC walk of blocks that keep only their DC value, once for each
-        // pair of tables such blocks use.
-        let mut dc_skips: Vec<((usize, usize), Box<entropy::DcSkipTable>)> = Vec::new();
-        for &(c, dc, ac) in &scan.components {
-            if frame.components[c].size == 1
-                && !dc_skips.iter().any(|(tables, _)| *tables == (dc, ac))
-                && let (Some(dc_table), Some(ac_table)) = (&self.dc_tables[dc], &self.ac_tables[ac])
-            {
-                dc_skips.push(((dc, ac), entropy::dc_skip_table(dc_table, ac_table)));
-            }
-        }
         let mut blocks = Vec::with_capacity(10);
-        for (slot, &(c, dc_id, ac_id)) in scan.components.iter().enumerate() {
-            let (dc, ac) = (dc_id, ac_id);
+        for (slot, &(c, dc, ac)) in scan.components.iter().enumerate() {
             let component = &frame.components[c];
             let (Some(dc), Some(ac), Some(quant), Some(plane)) =
                 (&self.dc_tables[dc], &self.ac_tables[ac], &self.quant[component.quant_table], self.planes.get(c))
@@ -642,16 +629,11 @@ impl<'a> Decoder<'a> {
             };
             let (h, v) = if single { (1, 1) } else { (component.h, component.v) };
             let size = component.size;
-            let dc_skip = match dc_skips.iter().find(|(tables, _)| *tables == (dc_id, ac_id)) {
-                Some((_, table)) => &**table,
-                None => &NO_DC_SKIP,
-            };
             for by in 0..v {
                 for bx in 0..h {
                     blocks.push(McuBlock {
                         dc,
                         ac,
-                        dc_skip,
                         quant,
                         size,
                         slot,
@@ -687,7 +669,6 @@ impl<'a> Decoder<'a> {
                         &mut reader,
                         mcu_block.dc,
                         mcu_block.ac,
-                        mcu_block.dc_skip,
                         mcu_block.quant,
                         mcu_block.size,
                         &mut plane.data,
@@ -847,7 +828,6 @@ fn baseline_block(
     reader: &mut BitReader,
     dc_table: &HuffmanTable,
     ac_table: &HuffmanTable,
-    dc_skip: &entropy::DcSkipTable,
     quant: &[u16; 64],
     size: usize,
     data: &mut [u8],
@@ -861,21 +841,6 @@ fn baseline_block(
     // data, so the branch is predicted.
     reader.refill();
     let mut budget = entropy::REFILLED;
-    if size == 1 {
-        // The DC code and difference and the AC codes after them, one lookup, where they fit.
-        let entry = dc_skip[reader.peek(entropy::SKIP_BITS) as usize];
-        if entry & entropy::DC_SKIP_VALID != 0 {
-            reader.consume(entry & 31);
-            *prediction = prediction.wrapping_add(entry as i32 >> 16);
-            if entry & entropy::DC_SKIP_END == 0 {
-                skip_ac(reader, ac_table, 1 + ((entry >> 5) & 63) as usize, entropy::REFILLED - SKIP_MOST)?;
-            }
-            if let Some(pixel) = data.get_mut(offset) {
-                *pixel = idct::idct_1x1(*prediction as i16, quant[0]);
-            }
-            return Ok(());
-        }
-    }
     let fast = dc_table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
     let difference = if fast != 0 {
         reader.consume((fast & 15) as u32);
@@ -914,9 +879,6 @@ fn baseline_block(
     idct::idct_scaled(block, quant, size, &mut data[offset..], stride);
     Ok(())
 }
-
-/// The [`entropy::dc_skip_table`] of blocks that keep more than their DC value: never read.
-static NO_DC_SKIP: entropy::DcSkipTable = [0; 1 << entropy::SKIP_BITS];
 
 /// The most bits a lookup takes: a DC code and difference in [`HuffmanTable::fast`], one or two
 /// AC codes and values in [`HuffmanTable::pairs`] (or one in `fast`), the AC codes walked over
