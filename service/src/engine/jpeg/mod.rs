@@ -8,9 +8,10 @@
 //! every block becomes one pixel, its DC coefficient, so a progressive file's AC scans are
 //! skipped without decoding a bit of them, and a baseline file's AC codes are only walked over.
 //! libjpeg-turbo decodes a progressive file whole at every scale. And where the output keeps
-//! chroma at half its resolution, a 4:4:4 file's chroma is decoded at half the luma's scale
-//! ([`Chroma::Half`]): at 1/4 that is its DC values, and a progressive file's chroma AC scans
-//! are skipped too.
+//! chroma at half its resolution, chroma is decoded at half the luma's resolution
+//! ([`Chroma::Half`]): a 4:4:4 file's at 1/4 is its DC values, and a progressive file's chroma
+//! AC scans are skipped too; a 4:2:0 file's takes transforms a quarter the area of
+//! libjpeg-turbo's.
 //!
 //! Vocabulary: a *block* is 8x8 samples of one component; an *MCU* is the blocks of every
 //! component of a scan that cover one area; a component's *size* here is the side of the square
@@ -116,7 +117,8 @@ struct Component {
     coded_x: usize,
     coded_y: usize,
     /// The side its blocks are decoded to: the frame's, or twice that for chroma subsampled on
-    /// both axes, which is then not upsampled (as libjpeg-turbo scales it).
+    /// both axes, which is then not upsampled (as libjpeg-turbo scales it), or half that for
+    /// 4:4:4 chroma at [`Chroma::Half`].
     size: usize,
     /// Output pixels per decoded sample on each axis (1 or 2).
     rx: usize,
@@ -193,16 +195,23 @@ pub enum Chroma {
     /// upsampled again before colour conversion as 4:2:0 chroma is. For an output whose own
     /// chroma is subsampled 4:2:0 (and no larger than the decoded luma) this is all the chroma
     /// it keeps. A 4:4:4 file's chroma then comes from a transform half the side: at 1/4 its DC
-    /// values alone, so a progressive file's chroma AC scans are skipped unread.
+    /// values alone, so a progressive file's chroma AC scans are skipped unread. A 4:2:0 file's
+    /// chroma comes from a transform the luma's size instead of twice it: at 1/4 2x2 instead of
+    /// 4x4, at 1/8 its DC values.
     Half,
 }
 
 /// Whether [`Chroma::Half`] changes what is decoded for this layout at 1/`shrink`: 4:4:4 at 1/4
-/// or 1/2. (A 4:2:0 file's chroma is decoded at twice the luma's scale to be as libjpeg-turbo's;
-/// at half that, its transforms are smaller but every code is still read: 2-3% fewer
-/// instructions, measured, for a visible change in chroma, so it is left as it is.)
+/// or 1/2 (its chroma then comes from a transform half the side); 4:2:0 at 1/2 and 1/4, and a
+/// baseline 4:2:0 file at 1/8 (its chroma, decoded at twice the luma's scale as libjpeg-turbo
+/// decodes it, then comes at the luma's scale; a progressive file at 1/8 has only the DC values
+/// there already).
 pub fn halves_chroma(layout: &JpegLayout, shrink: u32) -> bool {
-    matches!(layout.sampling.as_slice(), [(1, 1), (1, 1), (1, 1)]) && matches!(shrink, 2 | 4)
+    match layout.sampling.as_slice() {
+        [(1, 1), (1, 1), (1, 1)] => matches!(shrink, 2 | 4),
+        [(2, 2), (1, 1), (1, 1)] => matches!(shrink, 2 | 4) || (shrink == 8 && !layout.progressive),
+        _ => false,
+    }
 }
 
 /// Decodes at 1/`shrink`; the caller has checked [`supports`] and the limits. Returns RGB or
@@ -369,9 +378,14 @@ impl<'a> Decoder<'a> {
             c.blocks_x = mcus_x * c.h;
             c.blocks_y = mcus_y * c.v;
             (c.rx, c.ry) = (h_max / c.h, v_max / c.v);
-            if c.rx == 2 && c.ry == 2 && !dc_only {
-                c.size = self.size * 2;
-                (c.rx, c.ry) = (1, 1);
+            if c.rx == 2 && c.ry == 2 {
+                // Chroma subsampled on both axes: at twice the luma's scale as libjpeg-turbo
+                // decodes it, or at the luma's (half the luma's resolution) where only the DC
+                // values are there or half chroma is asked for.
+                if !dc_only && !half {
+                    c.size = self.size * 2;
+                    (c.rx, c.ry) = (1, 1);
+                }
             } else if half && i > 0 && h_max == 1 && v_max == 1 && self.size >= 2 {
                 // 4:4:4 chroma at half the luma's side, upsampled as 4:2:0 chroma is.
                 c.size = self.size / 2;
