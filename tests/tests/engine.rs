@@ -221,9 +221,12 @@ fn chroma_is_decoded_at_half_only_where_the_output_keeps_half() {
     // 4:2:0 outputs: a JPEG below quality 90, lossy WebP, decoded by the own decoder at 1/4.
     for query in ["w=400&fmt=jpeg", "w=400&fmt=jpeg&q=89", "w=400&fmt=webp"] {
         assert_eq!(chroma(&whole, query), Chroma::Half, "{query}");
+        assert_eq!(chroma(&subsampled, query), Chroma::Half, "4:2:0 source: {query}");
     }
-    // Outputs that keep chroma whole; 1/8 (chroma is DC values already); a baseline file at 1/2
-    // and at full size (libjpeg-turbo's); a 4:2:0 source.
+    // A progressive 4:2:0 source at 1/8 has only its chroma's DC values read already.
+    assert_eq!(chroma(&subsampled, "w=200&fmt=jpeg"), Chroma::Full);
+    // Outputs that keep chroma whole; 1/8 of a 4:4:4 source (chroma is DC values already); a
+    // baseline file at 1/2 and at full size (libjpeg-turbo's).
     for query in [
         "w=400&fmt=jpeg&q=90",
         "w=400&fmt=webp&lossless=1",
@@ -236,7 +239,6 @@ fn chroma_is_decoded_at_half_only_where_the_output_keeps_half() {
     ] {
         assert_eq!(chroma(&whole, query), Chroma::Full, "{query}");
     }
-    assert_eq!(chroma(&subsampled, "w=400&fmt=jpeg"), Chroma::Full);
     // What the render gives: the JPEG's chroma, as its reader sees it, close to a render whose
     // chroma was whole (PNG output, decoded at full chroma), in Cb and Cr averaged 2x2.
     let half = decode(&render(&whole, "w=400&fmt=jpeg&q=89").unwrap().bytes).to_rgb8();

@@ -77,6 +77,12 @@ pub fn to_srgb(image: &mut DynamicImage, icc: &[u8]) {
     }
 }
 
+/// Whether [`to_srgb`] leaves an RGB image with this profile as it is: the profile is sRGB (by
+/// any name), not RGB, or unusable.
+pub fn leaves_rgb_as_is(icc: &[u8]) -> bool {
+    rgb_transform(icc, Layout::Rgb).is_none()
+}
+
 /// CMYK samples (4 bytes a pixel, as libjpeg returns them) to RGB (3 bytes a pixel).
 pub fn cmyk_to_rgb(cmyk: &[u8], icc: Option<&[u8]>, adobe_inverted: bool) -> Vec<u8> {
     let mut rgb = vec![0u8; cmyk.len() / 4 * 3];

@@ -67,6 +67,68 @@ fn encode_jpeg(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
     Ok(output)
 }
 
+/// A 4:2:0 JPEG from its planes as they are: no colour conversion nor chroma downsampling.
+/// `luma` is `width` x `height` samples row after row, `cb` and `cr` half that each way,
+/// rounded up. For a quality [`jpeg_subsampled`] accepts; the same settings as [`encode_jpeg`]
+/// otherwise.
+pub fn encode_jpeg_ycc(
+    luma: &[u8],
+    cb: &[u8],
+    cr: &[u8],
+    (width, height): (usize, usize),
+    options: EncodeOptions,
+) -> Result<Vec<u8>, EngineError> {
+    let fail = internal("jpeg");
+    let (chroma_width, chroma_height) = (width.div_ceil(2), height.div_ceil(2));
+    if luma.len() != width * height || [cb.len(), cr.len()] != [chroma_width * chroma_height; 2] {
+        return Err(fail(format!(
+            "planes of {}, {} and {} bytes for {width}x{height}",
+            luma.len(),
+            cb.len(),
+            cr.len()
+        )));
+    }
+    // libjpeg-turbo reads the luma of whole 2x2 cells: an odd last column or row is repeated.
+    let (padded_width, padded_height) = (width.next_multiple_of(2), height.next_multiple_of(2));
+    let padded;
+    let luma = if (padded_width, padded_height) == (width, height) {
+        luma
+    } else {
+        let mut rows = Vec::with_capacity(padded_width * padded_height);
+        for row in luma.chunks_exact(width) {
+            rows.extend_from_slice(row);
+            rows.resize(rows.len() + padded_width - width, row[width - 1]);
+        }
+        if padded_height > height {
+            rows.extend_from_within(rows.len() - padded_width..);
+        }
+        padded = rows;
+        &padded
+    };
+    let mut compressor = Compressor::new().map_err(|e| fail(e.to_string()))?;
+    compressor.set_quality(i32::from(options.quality)).map_err(|e| fail(e.to_string()))?;
+    compressor.set_optimize(true).map_err(|e| fail(e.to_string()))?;
+    compressor.set_progressive(options.progressive).map_err(|e| fail(e.to_string()))?;
+    let input = turbojpeg::YuvPlanesImage {
+        y_plane: luma,
+        u_plane: cb,
+        v_plane: cr,
+        width,
+        height,
+        y_stride: padded_width,
+        u_stride: chroma_width,
+        v_stride: chroma_width,
+        subsamp: Subsamp::Sub2x2,
+    };
+    // As in `encode_jpeg`: one buffer of the worst-case size.
+    let mut output =
+        vec![0u8; turbojpeg::compressed_buf_len(width, height, Subsamp::Sub2x2).map_err(|e| fail(e.to_string()))?];
+    let written = compressor.compress_yuv_planes_to_slice(&input, &mut output).map_err(|e| fail(e.to_string()))?;
+    output.truncate(written);
+    output.shrink_to_fit();
+    Ok(output)
+}
+
 /// Whether a JPEG of this quality has its chroma subsampled 4:2:0 (below 90) or kept whole.
 pub fn jpeg_subsampled(quality: u8) -> bool {
     quality < 90

@@ -3,7 +3,8 @@
 
 use std::cell::RefCell;
 
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, GenericImageView, GrayImage, ImageBuffer, Luma, Pixel, Rgb, RgbImage};
 
 use crate::engine::error::EngineError;
@@ -60,22 +61,53 @@ pub fn resample(
         .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
         .crop(region.left, region.top, region.width, region.height)
         .use_alpha(premultiply);
-    // The resizer splits large images across the rayon pool, and a pool thread waiting for its
-    // parts may meanwhile run another render that resizes too: then this thread's resizer is
-    // in use further up its own stack, and that render takes a fresh one.
+    with_resizer(|resizer| resizer.resize(image, &mut resized, &options))?;
+    Ok(resized)
+}
+
+/// Resamples `region` of a plane of `width` x `height` samples of one byte (`interleaved` 1) or
+/// of two bytes interleaved (2), row after row, into `out`, `size` samples likewise: Lanczos3,
+/// as [`resize`].
+pub fn resize_plane(
+    plane: &[u8],
+    interleaved: usize,
+    (width, height): (u32, u32),
+    region: Region,
+    out: &mut [u8],
+    size: (u32, u32),
+) -> Result<(), EngineError> {
+    let internal = |e: fast_image_resize::ImageBufferError| EngineError::Internal(format!("resize: {e}"));
+    let pixel = if interleaved == 2 { PixelType::U8x2 } else { PixelType::U8 };
+    let source = ImageRef::new(width, height, plane, pixel).map_err(internal)?;
+    let mut target = Image::from_slice_u8(size.0, size.1, out, pixel).map_err(internal)?;
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)).crop(
+        region.left,
+        region.top,
+        region.width,
+        region.height,
+    );
+    with_resizer(|resizer| resizer.resize(&source, &mut target, &options))
+}
+
+/// Runs `resize` with this thread's resizer. The resizer splits large images across the rayon
+/// pool, and a pool thread waiting for its parts may meanwhile run another render that resizes
+/// too: then this thread's resizer is in use further up its own stack, and that render takes
+/// a fresh one.
+fn with_resizer(
+    resize: impl FnOnce(&mut Resizer) -> Result<(), fast_image_resize::ResizeError>,
+) -> Result<(), EngineError> {
     RESIZER
         .with(|resizer| match resizer.try_borrow_mut() {
             Ok(mut resizer) => {
-                let result = resizer.resize(image, &mut resized, &options);
+                let result = resize(&mut resizer);
                 if resizer.size_of_internal_buffers() > RETAINED_RESIZER_BYTES {
                     resizer.reset_internal_buffers();
                 }
                 result
             }
-            Err(_) => Resizer::new().resize(image, &mut resized, &options),
+            Err(_) => resize(&mut Resizer::new()),
         })
-        .map_err(|e| EngineError::Internal(format!("resize: {e}")))?;
-    Ok(resized)
+        .map_err(|e| EngineError::Internal(format!("resize: {e}")))
 }
 
 pub fn rotate(image: DynamicImage, rotation: Rotation) -> DynamicImage {

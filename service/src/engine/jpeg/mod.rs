@@ -226,6 +226,39 @@ pub fn decode_with(bytes: &[u8], shrink: u32, chroma: Chroma, max_scans: u32) ->
     output::to_image(&frame, &planes, shrink as usize)
 }
 
+/// One plane of [`decode_ycc`]: `width` x `height` samples, rows one after another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YccPlane {
+    pub data: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+}
+
+/// Decodes at 1/`shrink` with [`Chroma::Half`] to the Y, Cb and Cr planes, before upsampling
+/// and colour conversion: luma `ceil(width / shrink)` x `ceil(height / shrink)`, chroma half
+/// that, rounded up. For a layout [`halves_chroma`] accepts at this shrink (the caller checks);
+/// any other gives an error rather than planes of other sizes.
+pub fn decode_ycc(bytes: &[u8], shrink: u32, max_scans: u32) -> Result<[YccPlane; 3], EngineError> {
+    let (frame, planes) = Decoder::new(bytes, shrink, Chroma::Half).planes(max_scans)?;
+    let halved = frame.components.len() == 3 && frame.components[1..].iter().all(|c| (c.rx, c.ry) == (2, 2));
+    let Ok([luma, cb, cr]) = <[Plane; 3]>::try_from(planes) else {
+        return Err(corrupt("not three components"));
+    };
+    if !halved {
+        return Err(corrupt("chroma not sampled at half the luma's resolution"));
+    }
+    let compact = |mut plane: Plane, component: &Component| {
+        let (width, height) = (component.width, component.height);
+        for row in 1..height {
+            plane.data.copy_within(row * plane.stride..row * plane.stride + width, row * width);
+        }
+        plane.data.truncate(width * height);
+        YccPlane { data: plane.data, width, height }
+    };
+    let [y_c, cb_c, cr_c] = [&frame.components[0], &frame.components[1], &frame.components[2]];
+    Ok([compact(luma, y_c), compact(cb, cb_c), compact(cr, cr_c)])
+}
+
 fn corrupt(detail: impl ToString) -> EngineError {
     EngineError::corrupt("jpeg", detail)
 }
