@@ -35,34 +35,19 @@ fn averaged_basis<const N: usize>() -> [[f32; 8]; N] {
 static BASIS_4: LazyLock<[[f32; 8]; 4]> = LazyLock::new(averaged_basis::<4>);
 static BASIS_8: LazyLock<[[f32; 8]; 8]> = LazyLock::new(averaged_basis::<8>);
 
-/// [`BASIS_4`] laid out for [`transform_4x4`]: `splat[i][v]` is `basis[i][v]` four times,
-/// `weights[u][j]` is `basis[j][u]`.
+/// [`BASIS_4`] laid out for the vector transforms, two cell rows a vector: `splat[p][v]` is
+/// `basis[2p][v]` four times then `basis[2p + 1][v]` four times, `weights[u]` is `basis[j][u]`
+/// for `j` in 0..4, twice. [`transform_4x4_avx2`] loads all eight of each, [`transform_4x4`]
+/// the half of its cell row and the first four weights.
 struct Basis4Vectors {
-    splat: [[[f32; 4]; 4]; 4],
-    weights: [[f32; 4]; 4],
+    splat: [[[f32; 8]; 4]; 2],
+    weights: [[f32; 8]; 4],
 }
 
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 static BASIS_4_VECTORS: LazyLock<Basis4Vectors> = LazyLock::new(|| {
     let basis = &*BASIS_4;
     Basis4Vectors {
-        splat: std::array::from_fn(|i| std::array::from_fn(|v| [basis[i][v]; 4])),
-        weights: std::array::from_fn(|u| std::array::from_fn(|j| basis[j][u])),
-    }
-});
-
-/// [`BASIS_4`] laid out for [`transform_4x4_avx2`], two cell rows a vector: `splat[p][v]` is
-/// `basis[2p][v]` four times then `basis[2p + 1][v]` four times, `weights[u]` is `basis[j][u]`
-/// for `j` in 0..4, twice.
-struct Basis4Pairs {
-    splat: [[[f32; 8]; 4]; 2],
-    weights: [[f32; 8]; 4],
-}
-
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-static BASIS_4_PAIRS: LazyLock<Basis4Pairs> = LazyLock::new(|| {
-    let basis = &*BASIS_4;
-    Basis4Pairs {
         splat: std::array::from_fn(|p| std::array::from_fn(|v| std::array::from_fn(|lane| basis[2 * p + lane / 4][v]))),
         weights: std::array::from_fn(|u| std::array::from_fn(|lane| basis[lane % 4][u])),
     }
@@ -163,21 +148,21 @@ fn transform<const N: usize>(
 fn transform_4x4(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride: usize) {
     use std::arch::x86_64::*;
     let basis = &*BASIS_4_VECTORS;
-    let vector = |row: [f32; 4]| _mm_set_ps(row[3], row[2], row[1], row[0]);
+    let vector = |row: &[f32]| _mm_set_ps(row[3], row[2], row[1], row[0]);
     let dequantised: [__m128; 4] = std::array::from_fn(|v| {
         let row: [f32; 4] = std::array::from_fn(|u| f32::from(coefficients[v * 8 + u]) * f32::from(quant[v * 8 + u]));
-        vector(row)
+        vector(&row)
     });
     // Vertical pass: columns[i] holds cell row i, by horizontal frequency.
     let columns: [__m128; 4] = std::array::from_fn(|i| {
         let mut column = _mm_setzero_ps();
         for (v, &row) in dequantised.iter().enumerate() {
-            column = _mm_add_ps(column, _mm_mul_ps(vector(basis.splat[i][v]), row));
+            column = _mm_add_ps(column, _mm_mul_ps(vector(&basis.splat[i / 2][v][i % 2 * 4..]), row));
         }
         column
     });
     // Horizontal pass, by output column: frequency u's weight in each of the four pixels.
-    let weights = basis.weights.map(vector);
+    let weights = basis.weights.each_ref().map(|weights| vector(weights));
     let (low, high) = (_mm_setzero_ps(), _mm_set1_ps(255.0));
     for (i, &column) in columns.iter().enumerate() {
         let mut value = _mm_set1_ps(128.5);
@@ -198,7 +183,7 @@ fn transform_4x4(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], st
 #[inline(never)]
 fn transform_4x4_avx2(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride: usize) {
     use std::arch::x86_64::*;
-    let basis = &*BASIS_4_PAIRS;
+    let basis = &*BASIS_4_VECTORS;
     // SAFETY: reads the eight floats of the array.
     let load = |values: &[f32; 8]| unsafe { _mm256_loadu_ps(values.as_ptr()) };
     // Each row of frequencies twice, one copy a half: both halves' cells read all of them.
