@@ -80,7 +80,11 @@ pub fn encode_jpeg_ycc(
 ) -> Result<Vec<u8>, EngineError> {
     let fail = internal("jpeg");
     let (chroma_width, chroma_height) = (width.div_ceil(2), height.div_ceil(2));
-    if luma.len() != width * height || [cb.len(), cr.len()] != [chroma_width * chroma_height; 2] {
+    if width == 0
+        || height == 0
+        || luma.len() != width * height
+        || [cb.len(), cr.len()] != [chroma_width * chroma_height; 2]
+    {
         return Err(fail(format!(
             "planes of {}, {} and {} bytes for {width}x{height}",
             luma.len(),

@@ -230,7 +230,7 @@ fn renders_in_ycc(probe: &decode::Probe, plan: &plan::RenderPlan, spec: &Spec) -
 /// to half that, and encoded as they are. The general path upsamples the chroma, converts to
 /// RGB, resizes three full channels, and the encoder converts back and averages the chroma
 /// down again: the same picture within rounding (the resize is linear, and so is the colour
-/// conversion), for twice the work after decoding.
+/// conversion), for about 40% more work after decoding (benches/RESULTS.md).
 fn render_ycc(
     input: &[u8],
     probe: &decode::Probe,
