@@ -564,11 +564,17 @@ mod tests {
                 "crop=1201,801,1202,636&w=151&progressive=1",
                 // At 1/8: a baseline 4:2:0 file's chroma at half is its DC values.
                 "w=150",
+                // At 1/2 the own decoder reads progressive files only.
+                "w=700",
             ] {
                 let label = format!("{subsamp:?} progressive {progressive}: {query}");
                 let spec = spec(&format!("{query}&fmt=jpeg&q=89"));
-                let eighth = query == "w=150";
-                assert_eq!(takes_ycc(&input, &spec), !eighth || (subsamp == Sub2x2 && !progressive), "{label}");
+                let expected = match query {
+                    "w=150" => subsamp == Sub2x2 && !progressive,
+                    "w=700" => progressive,
+                    _ => true,
+                };
+                assert_eq!(takes_ycc(&input, &spec), expected, "{label}");
                 if !takes_ycc(&input, &spec) {
                     continue;
                 }
