@@ -205,7 +205,9 @@ pub fn render_with(
 
 /// Whether the render is a crop and resize alone of a JPEG the own decoder reads with chroma
 /// at half (see [`plan::RenderPlan::chroma`]) to a 4:2:0 JPEG: then [`render_ycc`] makes the
-/// same picture with less work.
+/// same picture with less work. Every step of [`transform_oriented`] but the resize is ruled
+/// out here: a step added there must be added here too (and to the specs the test
+/// `only_a_crop_and_resize_to_a_420_jpeg_goes_through_the_planes` lists).
 fn renders_in_ycc(probe: &decode::Probe, plan: &plan::RenderPlan, spec: &Spec) -> bool {
     plan.frames == 1
         && plan.frame == 0
