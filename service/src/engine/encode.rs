@@ -69,7 +69,7 @@ fn encode_jpeg(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
 
 /// A 4:2:0 JPEG from its planes as they are: no colour conversion nor chroma downsampling.
 /// `luma` is `width` x `height` samples row after row, `cb` and `cr` half that each way,
-/// rounded up. For a quality [`jpeg_subsampled`] accepts; the same settings as [`encode_jpeg`]
+/// rounded up. For a quality [`jpeg_subsampled`] accepts; the same settings as `encode_jpeg`
 /// otherwise.
 pub fn encode_jpeg_ycc(
     luma: &[u8],
