@@ -39,7 +39,6 @@ fn internal(what: &str) -> impl Fn(String) -> EngineError + '_ {
 }
 
 fn encode_jpeg(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, EngineError> {
-    let fail = internal("jpeg");
     let (pixels, format, subsamp) = match image {
         DynamicImage::ImageLuma8(buf) => (buf.as_raw().as_slice(), PixelFormat::GRAY, Subsamp::Gray),
         DynamicImage::ImageRgb8(buf) => {
@@ -48,20 +47,33 @@ fn encode_jpeg(image: &DynamicImage, options: EncodeOptions) -> Result<Vec<u8>, 
         }
         other => return encode_jpeg(&DynamicImage::ImageRgb8(other.to_rgb8()), options),
     };
-    let mut compressor = Compressor::new().map_err(|e| fail(e.to_string()))?;
-    compressor.set_quality(i32::from(options.quality)).map_err(|e| fail(e.to_string()))?;
-    compressor.set_subsamp(subsamp).map_err(|e| fail(e.to_string()))?;
-    compressor.set_optimize(true).map_err(|e| fail(e.to_string()))?;
-    compressor.set_progressive(options.progressive).map_err(|e| fail(e.to_string()))?;
     let (width, height) = (image.width() as usize, image.height() as usize);
     let input = turbojpeg::Image { pixels, width, pitch: width * format.size(), height, format };
-    // Into one buffer of libjpeg-turbo's worst-case size, which it then never grows: its own
-    // buffer would double as it fills and be copied out at the end, up to three times the
-    // output at once. Pages of the zeroed allocation that are not written are not touched.
-    // Sized for this subsampling: `Compressor::buf_len` gave the 4:4:4 size (three times as
-    // large) for a gray image.
+    compress_jpeg((width, height), subsamp, options, |compressor, output| {
+        compressor.set_subsamp(subsamp)?;
+        compressor.compress_to_slice(input, output)
+    })
+}
+
+/// A JPEG from `compress` with the settings of every JPEG output (quality, optimised Huffman
+/// tables, progressive or not), into one buffer of libjpeg-turbo's worst-case size for this
+/// size and subsampling, which it then never grows: its own buffer would double as it fills
+/// and be copied out at the end, up to three times the output at once. Pages of the zeroed
+/// allocation that are not written are not touched. Sized for the subsampling:
+/// `Compressor::buf_len` gave the 4:4:4 size (three times as large) for a gray image.
+fn compress_jpeg(
+    (width, height): (usize, usize),
+    subsamp: Subsamp,
+    options: EncodeOptions,
+    compress: impl FnOnce(&mut Compressor, &mut [u8]) -> turbojpeg::Result<usize>,
+) -> Result<Vec<u8>, EngineError> {
+    let fail = internal("jpeg");
+    let mut compressor = Compressor::new().map_err(|e| fail(e.to_string()))?;
+    compressor.set_quality(i32::from(options.quality)).map_err(|e| fail(e.to_string()))?;
+    compressor.set_optimize(true).map_err(|e| fail(e.to_string()))?;
+    compressor.set_progressive(options.progressive).map_err(|e| fail(e.to_string()))?;
     let mut output = vec![0u8; turbojpeg::compressed_buf_len(width, height, subsamp).map_err(|e| fail(e.to_string()))?];
-    let written = compressor.compress_to_slice(input, &mut output).map_err(|e| fail(e.to_string()))?;
+    let written = compress(&mut compressor, &mut output).map_err(|e| fail(e.to_string()))?;
     output.truncate(written);
     output.shrink_to_fit();
     Ok(output)
@@ -109,10 +121,6 @@ pub fn encode_jpeg_ycc(
         padded = rows;
         &padded
     };
-    let mut compressor = Compressor::new().map_err(|e| fail(e.to_string()))?;
-    compressor.set_quality(i32::from(options.quality)).map_err(|e| fail(e.to_string()))?;
-    compressor.set_optimize(true).map_err(|e| fail(e.to_string()))?;
-    compressor.set_progressive(options.progressive).map_err(|e| fail(e.to_string()))?;
     let input = turbojpeg::YuvPlanesImage {
         y_plane: luma,
         u_plane: cb,
@@ -124,13 +132,10 @@ pub fn encode_jpeg_ycc(
         v_stride: chroma_width,
         subsamp: Subsamp::Sub2x2,
     };
-    // As in `encode_jpeg`: one buffer of the worst-case size.
-    let mut output =
-        vec![0u8; turbojpeg::compressed_buf_len(width, height, Subsamp::Sub2x2).map_err(|e| fail(e.to_string()))?];
-    let written = compressor.compress_yuv_planes_to_slice(&input, &mut output).map_err(|e| fail(e.to_string()))?;
-    output.truncate(written);
-    output.shrink_to_fit();
-    Ok(output)
+    // The planes image sets the subsampling.
+    compress_jpeg((width, height), Subsamp::Sub2x2, options, |compressor, output| {
+        compressor.compress_yuv_planes_to_slice(&input, output)
+    })
 }
 
 /// Whether a JPEG of this quality has its chroma subsampled 4:2:0 (below 90) or kept whole.

@@ -248,19 +248,9 @@ fn render_ycc(
     let chroma_size = chroma_width as usize * chroma_height as usize;
     let mut luma_out = vec![0u8; width as usize * height as usize];
     let (mut cb_out, mut cr_out) = (vec![0u8; chroma_size], vec![0u8; chroma_size]);
-    // The crop, in source pixels, mapped onto each plane by the plane's own ratio on each axis
-    // (the decoder rounds shrunk sizes up), and kept inside it.
-    let crop = plan.crop;
-    let (source_width, source_height) = (f64::from(probe.width), f64::from(probe.height));
+    // The crop mapped onto each plane by the plane's own ratio (the orientation is none).
     let region = |plane: &jpeg::YccPlane| {
-        let (sx, sy) = (plane.width as f64 / source_width, plane.height as f64 / source_height);
-        let (left, top) = (f64::from(crop.x) * sx, f64::from(crop.y) * sy);
-        Region {
-            left,
-            top,
-            width: (f64::from(crop.width) * sx).min(plane.width as f64 - left),
-            height: (f64::from(crop.height) * sy).min(plane.height as f64 - top),
-        }
+        crop_region(plan.crop, (probe.width, probe.height), (plane.width as u32, plane.height as u32))
     };
     let dimensions = |plane: &jpeg::YccPlane| (plane.width as u32, plane.height as u32);
     ops::resize_plane(&luma.data, 1, dimensions(&luma), region(&luma), &mut luma_out, (width, height))?;
@@ -417,6 +407,22 @@ fn transform(
     transform_oriented(image, probe, plan, spec, mark)
 }
 
+/// The crop, in pixels of the `source` (displayed), as a region of pixels decoded at `decoded`
+/// size. The decoder rounds shrunk sizes up, so the crop is mapped by the real ratio on each
+/// axis; rounding may put the far edge a hair past the pixels (14741 rows at 3686/14741 is
+/// 3686.0000000000005): the region is kept inside them.
+fn crop_region(crop: spec::CropRect, source: (u32, u32), decoded: (u32, u32)) -> Region {
+    let (width, height) = (f64::from(decoded.0), f64::from(decoded.1));
+    let (sx, sy) = (width / f64::from(source.0), height / f64::from(source.1));
+    let (left, top) = (f64::from(crop.x) * sx, f64::from(crop.y) * sy);
+    Region {
+        left,
+        top,
+        width: (f64::from(crop.width) * sx).min(width - left),
+        height: (f64::from(crop.height) * sy).min(height - top),
+    }
+}
+
 /// [`transform`] of an image already turned as displayed.
 fn transform_oriented(
     mut image: image::DynamicImage,
@@ -425,19 +431,7 @@ fn transform_oriented(
     spec: &Spec,
     mark: &mut Mark,
 ) -> Result<image::DynamicImage, EngineError> {
-    let (width, height) = oriented_size(probe);
-    let crop = plan.crop;
-    // The decoder rounds shrunk sizes up, so map the crop by the real ratio on each axis.
-    let (sx, sy) = (f64::from(image.width()) / f64::from(width), f64::from(image.height()) / f64::from(height));
-    // Rounding may put the far edge a hair past the image (14741 rows at 3686/14741 is
-    // 3686.0000000000005): keep the region inside it.
-    let (left, top) = (f64::from(crop.x) * sx, f64::from(crop.y) * sy);
-    let region = Region {
-        left,
-        top,
-        width: (f64::from(crop.width) * sx).min(f64::from(image.width()) - left),
-        height: (f64::from(crop.height) * sy).min(f64::from(image.height()) - top),
-    };
+    let region = crop_region(plan.crop, oriented_size(probe), (image.width(), image.height()));
     image = ops::resize(&image, region, plan.geometry.resized)?;
     image = ops::rotate(image, spec.rotate);
     if let Some(flip) = spec.flip {
