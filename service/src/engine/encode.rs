@@ -9,6 +9,7 @@ use libwebp_sys as webp;
 use turbojpeg::{Compressor, PixelFormat, Subsamp};
 
 use crate::engine::error::EngineError;
+use crate::engine::jpeg;
 use crate::engine::quantize::Quantizer;
 use crate::engine::spec::OutputFormat;
 
@@ -80,6 +81,8 @@ fn compress_jpeg(
 }
 
 /// A 4:2:0 JPEG from its planes as they are: no colour conversion nor chroma downsampling.
+/// Baseline files come from Pixelmill's own encoder ([`jpeg::encoder`]), the same bytes as
+/// libjpeg-turbo's in less time; progressive ones from libjpeg-turbo.
 /// `luma` is `width` x `height` samples row after row, `cb` and `cr` half that each way,
 /// rounded up. For a quality [`jpeg_subsampled`] accepts; the same settings as `encode_jpeg`
 /// otherwise.
@@ -87,8 +90,24 @@ pub fn encode_jpeg_ycc(
     luma: &[u8],
     cb: &[u8],
     cr: &[u8],
+    size: (usize, usize),
+    options: EncodeOptions,
+) -> Result<Vec<u8>, EngineError> {
+    encode_jpeg_ycc_by(luma, cb, cr, size, options, true)
+}
+
+/// The most pixels a side of a JPEG can have.
+const JPEG_MAX_SIDE: usize = 65_535;
+
+/// [`encode_jpeg_ycc`], by the own encoder where `own` and the file is baseline, by
+/// libjpeg-turbo otherwise (what the own encoder is tested against).
+pub(crate) fn encode_jpeg_ycc_by(
+    luma: &[u8],
+    cb: &[u8],
+    cr: &[u8],
     (width, height): (usize, usize),
     options: EncodeOptions,
+    own: bool,
 ) -> Result<Vec<u8>, EngineError> {
     let fail = internal("jpeg");
     let (chroma_width, chroma_height) = (width.div_ceil(2), height.div_ceil(2));
@@ -103,6 +122,9 @@ pub fn encode_jpeg_ycc(
             cb.len(),
             cr.len()
         )));
+    }
+    if own && !options.progressive && width <= JPEG_MAX_SIDE && height <= JPEG_MAX_SIDE {
+        return Ok(jpeg::encoder::encode_420(luma, cb, cr, (width, height), options.quality));
     }
     // libjpeg-turbo reads the luma of whole 2x2 cells: an odd last column or row is repeated.
     let (padded_width, padded_height) = (width.next_multiple_of(2), height.next_multiple_of(2));

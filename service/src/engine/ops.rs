@@ -92,7 +92,7 @@ pub fn resample(
 
 /// Resamples `region` of a plane of `width` x `height` samples of one byte (`interleaved` 1) or
 /// of two bytes interleaved (2), row after row, into `out`, `size` samples likewise: Lanczos3,
-/// as [`resize`].
+/// as [`resize`]. Two interleaved bytes are two planes (Cb and Cr), not a value and its alpha.
 pub fn resize_plane(
     plane: &[u8],
     interleaved: usize,
@@ -105,8 +105,10 @@ pub fn resize_plane(
     let pixel = if interleaved == 2 { PixelType::U8x2 } else { PixelType::U8 };
     let source = ImageRef::new(width, height, plane, pixel).map_err(internal)?;
     let mut target = Image::from_slice_u8(size.0, size.1, out, pixel).map_err(internal)?;
-    let options =
-        ResizeOptions::new().resize_alg(lanczos3()).crop(region.left, region.top, region.width, region.height);
+    let options = ResizeOptions::new()
+        .resize_alg(lanczos3())
+        .crop(region.left, region.top, region.width, region.height)
+        .use_alpha(false);
     with_resizer(|resizer| resizer.resize(&source, &mut target, &options))
 }
 
@@ -331,6 +333,26 @@ pub fn flatten(image: DynamicImage, background: Color) -> DynamicImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_interleaved_planes_resize_apart() {
+        // Cb varies, Cr is 0 in the left half: as a value and its alpha, Cb would be lost there.
+        let (width, height) = (64u32, 48u32);
+        let plane: Vec<u8> = (0..width * height)
+            .flat_map(|i| {
+                let x = i % width;
+                [(100 + x) as u8, if x < width / 2 { 0 } else { 200 }]
+            })
+            .collect();
+        let region = Region { left: 0.0, top: 0.0, width: f64::from(width), height: f64::from(height) };
+        let mut out = vec![0u8; 16 * 12 * 2];
+        resize_plane(&plane, 2, (width, height), region, &mut out, (16, 12)).expect("a resize");
+        for (i, pair) in out.chunks_exact(2).enumerate() {
+            // Output column x covers source columns 4x..4x+4: Cb about 100 + 4x + 1.5.
+            let x = (i % 16) as i32;
+            assert!((i32::from(pair[0]) - (101 + 4 * x)).abs() <= 3, "column {x}: Cb {}", pair[0]);
+        }
+    }
 
     #[test]
     fn the_one_sine_lanczos3_kernel_is_the_two_sine_one() {

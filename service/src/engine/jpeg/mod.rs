@@ -18,6 +18,7 @@
 //! its blocks shrink to (8 / shrink); *planes* are the decoded samples of each component, at that
 //! size, before upsampling and colour conversion ([`output`]).
 
+pub mod encoder;
 mod entropy;
 mod idct;
 mod output;
