@@ -1,7 +1,7 @@
 //! A baseline 4:2:0 JPEG encoder from planes, for thumbnails made from a JPEG's planes: the same
 //! file as libjpeg-turbo's from `tj3CompressFromYUVPlanes8` with optimised Huffman tables, byte
 //! for byte (the same integer transform, quantisation, edge padding, table building and
-//! markers; tested), in a fraction of its time.
+//! markers; tested), in about 0.7x its time for a 400 px thumbnail.
 //!
 //! Why: libjpeg-turbo builds optimised tables by walking every block's 64 coefficients one at a
 //! time with a branch on each (`encode_mcu_gather`), which took more of a thumbnail's time than
@@ -774,6 +774,23 @@ mod tests {
             }
         }
         assert_eq!(checked, sizes.len() * 7);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any size, quality and content: libjpeg-turbo's bytes.
+        #[test]
+        fn any_planes_make_libjpeg_turbos_file(
+            width in 1usize..72,
+            height in 1usize..72,
+            quality in 1u8..=100,
+            seed in proptest::prelude::any::<u64>(),
+            noise in 0u32..=256,
+        ) {
+            let [y, cb, cr] = planes(width, height, seed, noise);
+            let ours = encode_420(&y, &cb, &cr, (width, height), quality);
+            proptest::prop_assert!(ours == libjpeg_turbo(&y, &cb, &cr, (width, height), quality));
+        }
     }
 
     #[test]
