@@ -551,11 +551,33 @@ impl<'a> Decoder<'a> {
     /// Decodes one scan whose data starts at `pos`; returns where its data ends.
     fn decode_scan(&mut self, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
         let frame = self.frame.take().ok_or_else(|| corrupt("a scan before the frame header"))?;
-        let result = self.decode_scan_of(&frame, scan, pos);
+        let result = self.decode_scan_with_features(&frame, scan, pos);
         self.frame = Some(frame);
         result
     }
 
+    /// [`Self::decode_scan_of`] built for BMI1, BMI2 and LZCNT where the CPU has them: the
+    /// decoding loops' chain from one lookup to the next is shifts by a variable count, one
+    /// instruction each there (`shlx`, `shrx`) instead of a shift through `cl`.
+    fn decode_scan_with_features(&mut self, frame: &Frame, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("bmi2")
+            && std::arch::is_x86_feature_detected!("lzcnt")
+        {
+            // SAFETY: the CPU has the features.
+            return unsafe { self.decode_scan_bmi(frame, scan, pos) };
+        }
+        self.decode_scan_of(frame, scan, pos)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "bmi1,bmi2,lzcnt")]
+    fn decode_scan_bmi(&mut self, frame: &Frame, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
+        self.decode_scan_of(frame, scan, pos)
+    }
+
+    #[inline(always)]
     fn decode_scan_of(&mut self, frame: &Frame, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
         // At 1/8 a progressive file's AC scans are not read at all, nor those of a component
         // decoded to one sample a block (chroma at half the luma's 1/4).
@@ -646,6 +668,7 @@ impl<'a> Decoder<'a> {
     /// listed once, each with its tables, quantiser, plane and place in the MCU, so the loop
     /// over them is flat. The loop is written out rather than taken from
     /// [`Self::for_each_block`]: it is the hottest of all, and the reader must stay in registers.
+    #[inline(always)]
     fn baseline_scan<'r>(
         &mut self,
         frame: &Frame,
@@ -733,6 +756,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// A progressive DC scan, first pass or refinement: one value a block.
+    #[inline(always)]
     fn dc_scan<'r>(&mut self, frame: &Frame, scan: &Scan, reader: BitReader<'r>) -> Result<BitReader<'r>, EngineError> {
         let mut stores = Vec::with_capacity(scan.components.len());
         let (dc_tables, coefficients) = (&self.dc_tables, &mut self.coefficients);
@@ -778,6 +802,7 @@ impl<'a> Decoder<'a> {
     /// A progressive AC scan: one component (the scan header was checked), its coded blocks in
     /// raster order, each an MCU. Its own loop, with the component's store and table looked up
     /// once, as most of a progressive file's blocks are read here, several times each.
+    #[inline(always)]
     fn ac_scan<'r>(
         &mut self,
         frame: &Frame,
