@@ -558,7 +558,8 @@ impl<'a> Decoder<'a> {
 
     /// [`Self::decode_scan_of`] built for BMI1, BMI2 and LZCNT where the CPU has them: the
     /// decoding loops' chain from one lookup to the next is shifts by a variable count, one
-    /// instruction each there (`shlx`, `shrx`) instead of a shift through `cl`.
+    /// instruction each there (`shlx`, `shrx`) instead of a shift through `cl`. The scan
+    /// functions are `inline(always)` so that each build has its own copy of them.
     fn decode_scan_with_features(&mut self, frame: &Frame, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("bmi1")
