@@ -173,6 +173,18 @@ impl<'a> BitReader<'a> {
         self.count -= n;
     }
 
+    /// Consumes as many bits as the low five bits of `entry` say, its sixth bit clear and
+    /// whatever above: a table entry with its length there. The shift reads only the low six
+    /// bits itself, so no mask stands between one lookup and the index of the next (the chain
+    /// of dependent steps that sets a decoding loop's pace). The count is masked to five bits,
+    /// not six, so that the compiler cannot share one mask between the two.
+    #[inline(always)]
+    pub fn consume_low6(&mut self, entry: u32) {
+        debug_assert_eq!(entry & 32, 0, "a length of at most 31 bits, the sixth bit clear");
+        self.bits = self.bits.wrapping_shl(entry);
+        self.count -= entry & 31;
+    }
+
     /// Reads `n` bits (0 to 16) as an unsigned number; refills as needed.
     #[inline(always)]
     pub fn bits(&mut self, n: u32) -> u32 {
@@ -239,9 +251,10 @@ pub struct HuffmanTable {
     pub progressive: [i32; 1 << LOOKUP_BITS],
     /// Indexed by the next [`SKIP_BITS`] bits, for AC tables: the whole AC codes those bits
     /// hold, with their values, walked over at once (the last value may run past the window):
-    /// the bits they take (bits 0..5), the coefficients they advance by (bits 5..13), and
-    /// whether the last is the end of the block ([`SKIP_END`]). An entry with no whole code is
-    /// [`SKIP_NONE`]. So `entry >> 5` is past 63 for the end of a block and for no code at all.
+    /// the bits they take (bits 0..6, at most 27: see [`BitReader::consume_low6`]), the
+    /// coefficients they advance by (bits 6..14), and whether the last is the end of the block
+    /// ([`SKIP_END`]). An entry with no whole code is [`SKIP_NONE`]. So `entry >> 6` is past 63
+    /// for the end of a block and for no code at all.
     pub skip: [u16; 1 << SKIP_BITS],
     /// Indexed by the next [`PAIR_BITS`] bits, for AC tables: 0 (the slow way) or one or two
     /// codes with their values, what a baseline block's kept coefficients look up (see
@@ -272,35 +285,39 @@ impl Pair {
     /// Bits of a second value, signed.
     const SECOND_VALUE_BITS: u32 = 6;
 
+    /// The largest size of a first value: it has ten bits, signed.
+    pub const FIRST_MAX_SIZE: u32 = 9;
+
     /// The coefficients a pair advances by, at most 31: the first run and coefficient, then
     /// the second's run and coefficient.
     fn advance(self) -> u32 {
         self.run + 1 + self.second.map_or(0, |(run, _)| run + 1)
     }
 
-    /// Bits 0..4 the length, 4..8 the first run, 8..13 the advance (the second coefficient,
-    /// if any, is the last it covers), bit 13 set for the end of the block, 14..20 the second
-    /// value (0 without one) and 20..32 the first (both signed).
+    /// Bits 0..6 the length (4 and 5 clear: see [`BitReader::consume_low6`]), 6..10 the first
+    /// run, 10..15 the advance (the second coefficient, if any, is the last it covers), bit 15
+    /// set for the end of the block, 16..22 the second value (0 without one) and 22..32 the
+    /// first (both signed).
     fn pack(self) -> u32 {
         let (_, value2) = self.second.unwrap_or((0, 0));
         let value2 = (value2 as u32) & ((1 << Self::SECOND_VALUE_BITS) - 1);
         self.length
-            | self.run << 4
-            | self.advance() << 8
-            | u32::from(self.end) << 13
-            | value2 << 14
-            | (self.value as u32) << 20
+            | self.run << 6
+            | self.advance() << 10
+            | u32::from(self.end) << 15
+            | value2 << 16
+            | (self.value as u32) << 22
     }
 
     #[cfg(test)]
     pub fn unpack(entry: u32) -> Pair {
-        let (run, advance) = ((entry >> 4) & 15, (entry >> 8) & 31);
+        let (run, advance) = ((entry >> 6) & 15, (entry >> 10) & 31);
         Pair {
-            length: entry & 15,
+            length: entry & 63,
             run,
-            value: entry as i32 >> 20,
-            second: (advance > run + 1).then(|| (advance - run - 2, (entry << 12) as i32 >> 26)),
-            end: entry & (1 << 13) != 0,
+            value: entry as i32 >> 22,
+            second: (advance > run + 1).then(|| (advance - run - 2, (entry << 10) as i32 >> 26)),
+            end: entry & (1 << 15) != 0,
         }
     }
 }
@@ -319,9 +336,9 @@ pub enum Walks {
 }
 
 /// A [`HuffmanTable::skip`] entry that ends with the end of the block.
-pub const SKIP_END: usize = 1 << 13;
+pub const SKIP_END: usize = 1 << 14;
 /// A [`HuffmanTable::skip`] entry without a whole code: no bits, an advance of 255.
-pub const SKIP_NONE: u32 = 0xFF << 5;
+pub const SKIP_NONE: u32 = 0xFF << 6;
 
 /// Flags of [`HuffmanTable::progressive`] entries.
 pub const END_OF_BAND: i32 = 1 << 8;
@@ -413,9 +430,9 @@ impl HuffmanTable {
             // No whole code: an advance past any block's end, so that the walk's one test,
             // whether the block goes on, sends it the slow way.
             if used == 0 {
-                advance = SKIP_NONE >> 5;
+                advance = SKIP_NONE >> 6;
             }
-            self.skip[window as usize] = (used | advance << 5 | u32::from(end_of_block) << 13) as u16;
+            self.skip[window as usize] = (used | advance << 6 | u32::from(end_of_block) << 14) as u16;
         }
     }
 
@@ -424,7 +441,7 @@ impl HuffmanTable {
             let value_at = |at: u32, size: u32| extend((window >> (PAIR_BITS - at - size)) & ((1 << size) - 1), size);
             let (length, symbol) = self.code_in(window, PAIR_BITS, 0);
             let (run, size) = (symbol >> 4, symbol & 15);
-            if length == 0 || length + size > PAIR_BITS || (size == 0 && run == 15) {
+            if length == 0 || length + size > PAIR_BITS || (size == 0 && run == 15) || size > Pair::FIRST_MAX_SIZE {
                 continue;
             }
             let first = if size == 0 {
@@ -772,8 +789,12 @@ mod tests {
                 let value = extend(reader.bits(size), size);
                 let first_length = before - reader.count;
                 if entry == 0 {
-                    // Only what does not fit the window, or a run of 16 zeros, goes the slow way.
-                    assert!(first_length > PAIR_BITS || symbol == 0xF0, "window {window:012b}");
+                    // Only what does not fit the window or the entry, or a run of 16 zeros, goes
+                    // the slow way.
+                    assert!(
+                        first_length > PAIR_BITS || symbol == 0xF0 || size > Pair::FIRST_MAX_SIZE,
+                        "window {window:012b}"
+                    );
                     continue;
                 }
                 let pair = Pair::unpack(entry);

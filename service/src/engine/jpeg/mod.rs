@@ -719,7 +719,7 @@ impl<'a> Decoder<'a> {
         }
         let planes = &mut self.planes;
         let mut predictions = [0i32; 4];
-        let mut block = [0i16; 64];
+        let mut block = [0i16; BLOCK_WITH_SINK];
         let (mcus_x, mcus_y) = mcu_grid(frame, scan);
         let mut reader = reader;
         let mut mcu = 0usize;
@@ -908,7 +908,7 @@ fn baseline_block(
     offset: usize,
     stride: usize,
     prediction: &mut i32,
-    block: &mut [i16; 64],
+    block: &mut [i16; BLOCK_WITH_SINK],
 ) -> Result<(), EntropyError> {
     // The bits the buffer is sure to hold, whatever the codes were: a refill is needed only
     // where the next lookup might take more, which depends on the lookups made, not on the
@@ -917,7 +917,8 @@ fn baseline_block(
     let mut budget = entropy::REFILLED;
     let fast = dc_table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
     let difference = if fast != 0 {
-        reader.consume((fast & 15) as u32);
+        // A DC entry's run bits are clear: its length is its low six bits.
+        reader.consume_low6(fast as u32);
         budget -= DC_MOST;
         fast >> 16
     } else {
@@ -943,14 +944,15 @@ fn baseline_block(
     match size {
         2 => (block[1], block[8], block[9]) = (0, 0, 0),
         4 => (0..4).for_each(|v| block[v * 8..v * 8 + 4].fill(0)),
-        _ => *block = [0; 64],
+        _ => block[..64].fill(0),
     }
     block[0] = dc_value;
     let k = decode_ac(reader, ac_table, block, LAST_READ[size.trailing_zeros() as usize], &mut budget)?;
     if k < 64 {
         skip_ac(reader, ac_table, k, budget)?;
     }
-    idct::idct_scaled(block, quant, size, &mut data[offset..], stride);
+    let coefficients = block.first_chunk::<64>().expect("a block holds 64 coefficients");
+    idct::idct_scaled(coefficients, quant, size, &mut data[offset..], stride);
     Ok(())
 }
 
@@ -966,17 +968,69 @@ const SKIP_MOST: u32 = entropy::SKIP_BITS + 15;
 /// frequencies below `size` on both axes (see [`idct`]).
 const LAST_READ: [usize; 4] = [0, 4, 24, 63];
 
+/// A block's coefficients in natural order, then a sink: where the second of
+/// [`decode_ac`]'s first two lookups stores when the first ended the block.
+const BLOCK_WITH_SINK: usize = 128;
+
+/// Zigzag position to natural position as [`NATURAL`] has it, then, from [`SINK_FROM`], the
+/// sink: stores made there land past the block's 64 coefficients.
+const NATURAL_OR_SINK: [u8; 128] = {
+    let mut table = [64u8; 128];
+    let mut i = 0;
+    while i < 64 {
+        table[i] = NATURAL[i];
+        i += 1;
+    }
+    table
+};
+const SINK_FROM: usize = 65;
+
+/// Stores the coefficients of a [`HuffmanTable::pairs`] entry read at zigzag index `k`: the
+/// second value at the last index the entry covers, then the first at its own. Without a
+/// second coefficient, both are the first's index (and the second value is 0).
+#[inline(always)]
+fn store_pair(block: &mut [i16; BLOCK_WITH_SINK], natural: &[u8; 128], k: usize, entry: u32) {
+    let advance = ((entry >> 10) & 31) as usize;
+    let run = ((entry >> 6) & 15) as usize;
+    block[usize::from(natural[(k + advance).wrapping_sub(1) & 127]) & 127] = ((entry << 10) as i32 >> 26) as i16;
+    block[usize::from(natural[(k + run) & 127]) & 127] = (entry as i32 >> 22) as i16;
+}
+
+/// The coefficients a [`HuffmanTable::pairs`] entry advances by, and 64 more if it ends the
+/// block (past every index).
+#[inline(always)]
+fn pair_advance(entry: u32) -> usize {
+    (((entry >> 10) & 31) + (((entry >> 15) & 1) << 6)) as usize
+}
+
 /// Decodes the AC coefficients of a baseline block into `block` (natural order) up to zigzag
 /// index `last` at least. Returns the index to go on from, or 64 if the block is done.
 #[inline(always)]
 fn decode_ac(
     reader: &mut BitReader,
     table: &HuffmanTable,
-    block: &mut [i16; 64],
+    block: &mut [i16; BLOCK_WITH_SINK],
     last: usize,
     budget: &mut u32,
 ) -> Result<usize, EntropyError> {
     let mut k = 1usize;
+    // The first two lookups with no test of the block's end between them: whether a block goes
+    // on after its first lookup is as good as random, and a mispredicted loop test costs more
+    // than a lookup. An entry not taken (one that does not fit, or any after the block's end)
+    // consumes nothing and stores in the sink; the loop below and the walk go on from there.
+    // Past `last`, the second walks on (a lookup in `pairs` walks as correctly as one in
+    // `skip`). Measured: 4% less time a render of a 4:2:0 photo at 1/4.
+    if *budget >= 2 * PAIR_MOST {
+        *budget -= 2 * PAIR_MOST;
+        for _ in 0..2 {
+            let entry = table.pairs[reader.peek(entropy::PAIR_BITS) as usize];
+            let take = (k < 64) & (entry != 0) & (k + ((entry >> 10) & 31) as usize <= 63);
+            let entry = if take { entry } else { 0 };
+            reader.consume_low6(entry);
+            store_pair(block, &NATURAL_OR_SINK, if take { k } else { SINK_FROM }, entry);
+            k += pair_advance(entry);
+        }
+    }
     while k <= last {
         if *budget < PAIR_MOST {
             reader.refill();
@@ -987,16 +1041,10 @@ fn decode_ac(
         // `entropy::Pair`), unless the pair would run past the block (its second code would
         // then be the next block's). Branch-free past that.
         let entry = table.pairs[reader.peek(entropy::PAIR_BITS) as usize];
-        let advance = ((entry >> 8) & 31) as usize;
-        if entry != 0 && k + advance <= 63 {
-            reader.consume(entry & 15);
-            // The second value at the last index the pair covers, then the first at its own:
-            // without a second coefficient, both are the first's index (and the second value
-            // is 0).
-            block[usize::from(NATURAL[k + advance - 1]) & 63] = ((entry << 12) as i32 >> 26) as i16;
-            block[usize::from(NATURAL[k + ((entry >> 4) & 15) as usize]) & 63] = (entry as i32 >> 20) as i16;
-            // The end of the block: past every index.
-            k += advance + (((entry >> 13) & 1) << 6) as usize;
+        if entry != 0 && k + ((entry >> 10) & 31) as usize <= 63 {
+            reader.consume_low6(entry);
+            store_pair(block, &NATURAL_OR_SINK, k, entry);
+            k += pair_advance(entry);
             continue;
         }
         let fast = table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
@@ -1040,15 +1088,15 @@ fn skip_ac(reader: &mut BitReader, table: &HuffmanTable, mut k: usize, mut budge
         let entry = usize::from(table.skip[reader.peek(entropy::SKIP_BITS) as usize]);
         // One test while the block goes on: the end of the block, and an entry without a whole
         // code, advance past 63.
-        let next = k + (entry >> 5);
+        let next = k + (entry >> 6);
         if next < 64 {
-            reader.consume((entry & 31) as u32);
+            reader.consume_low6(entry as u32);
             k = next;
             continue;
         }
         // Codes that would run past the block's end belong to the next block: go one at a time.
-        if entry & entropy::SKIP_END != 0 && k + ((entry >> 5) & 0xFF) < 64 {
-            reader.consume((entry & 31) as u32);
+        if entry & entropy::SKIP_END != 0 && k + ((entry >> 6) & 0xFF) < 64 {
+            reader.consume_low6(entry as u32);
             return Ok(());
         }
         // The slow way: a code of up to 16 bits and a value of up to 15, then nothing known.

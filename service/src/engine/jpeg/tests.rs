@@ -256,16 +256,7 @@ fn at_one_eighth_hard_files_equal_libjpeg_turbos() {
     // block, AC codes longer than a lookup and DC differences of many bits; quality 5 makes
     // blocks of a DC alone and runs of sixteen zeros.
     let (width, height) = (203, 117);
-    let mut state = 0x9E37_79B9u32;
-    let noise: Vec<u8> = (0..width * height * 3)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect();
-    for pixels in [noise, picture(width, height)] {
+    for pixels in [noise(width, height), picture(width, height)] {
         for quality in [100, 5] {
             for (layout, label) in layouts() {
                 let bytes = encode(&pixels, width, height, Layout { quality, ..layout });
@@ -273,6 +264,56 @@ fn at_one_eighth_hard_files_equal_libjpeg_turbos() {
             }
         }
     }
+}
+
+/// The same noise the hard files are made of: `width * height` RGB pixels.
+fn noise(width: usize, height: usize) -> Vec<u8> {
+    let mut state = 0x9E37_79B9u32;
+    (0..width * height * 3)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+#[test]
+fn baseline_and_progressive_files_of_one_picture_decode_to_the_same_planes_at_every_scale() {
+    // libjpeg-turbo codes the same coefficients in both; only the entropy coding differs. The
+    // progressive scans are read one coefficient at a time, the baseline blocks by the lookups
+    // that take two coefficients or walk several codes at once, so this checks the baseline
+    // walk exactly, coefficient for coefficient, at the scales it keeps coefficients (1/4,
+    // 1/2). Noise at quality 100 makes blocks that run to their last coefficient and codes too
+    // long for a lookup; quality 5 blocks of a DC alone; 50 the photo-like middle.
+    let (width, height) = (203, 117);
+    let mut compared = 0;
+    for (pixels, kind) in [(noise(width, height), "noise"), (picture(width, height), "picture")] {
+        for quality in [100, 50, 5] {
+            for (layout, label) in layouts().into_iter().filter(|(layout, _)| !layout.progressive) {
+                let baseline = encode(&pixels, width, height, Layout { quality, ..layout });
+                let progressive = encode(&pixels, width, height, Layout { quality, progressive: true, ..layout });
+                for shrink in [2, 4, 8] {
+                    let label = format!("{kind} {label} quality {quality} at 1/{shrink}");
+                    let (frame, ours) = our_planes(&baseline, shrink);
+                    let (progressive_frame, theirs) = our_planes(&progressive, shrink);
+                    assert_eq!(ours.len(), theirs.len(), "{label}");
+                    for (c, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                        // 4:2:0 baseline chroma at 1/8 is scaled up by a larger transform.
+                        if frame.components[c].size != progressive_frame.components[c].size {
+                            continue;
+                        }
+                        compared += 1;
+                        assert!(a.data == b.data, "{label}: plane {c} differs");
+                    }
+                }
+            }
+        }
+    }
+    // The 26 planes of the ten baseline layouts at three scales, less 4:2:0's chroma at 1/8 (with
+    // and without restarts), for two pictures at three qualities.
+    assert_eq!(compared, 2 * 3 * (26 * 3 - 4), "planes compared");
 }
 
 #[test]
