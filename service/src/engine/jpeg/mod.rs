@@ -917,7 +917,7 @@ fn baseline_block(
     let mut budget = entropy::REFILLED;
     let fast = dc_table.fast[reader.peek(entropy::LOOKUP_BITS) as usize];
     let difference = if fast != 0 {
-        // A DC entry's run bits are clear: its length is its low six bits.
+        // A DC entry's run bits are clear: its length is its low bits, as `consume_low6` needs.
         reader.consume_low6(fast as u32);
         budget -= DC_MOST;
         fast >> 16
@@ -976,11 +976,7 @@ const BLOCK_WITH_SINK: usize = 128;
 /// sink: stores made there land past the block's 64 coefficients.
 const NATURAL_OR_SINK: [u8; 128] = {
     let mut table = [64u8; 128];
-    let mut i = 0;
-    while i < 64 {
-        table[i] = NATURAL[i];
-        i += 1;
-    }
+    table.split_at_mut(64).0.copy_from_slice(NATURAL.split_at(64).0);
     table
 };
 const SINK_FROM: usize = 65;
@@ -989,11 +985,12 @@ const SINK_FROM: usize = 65;
 /// second value at the last index the entry covers, then the first at its own. Without a
 /// second coefficient, both are the first's index (and the second value is 0).
 #[inline(always)]
-fn store_pair(block: &mut [i16; BLOCK_WITH_SINK], natural: &[u8; 128], k: usize, entry: u32) {
+fn store_pair(block: &mut [i16; BLOCK_WITH_SINK], k: usize, entry: u32) {
     let advance = ((entry >> 10) & 31) as usize;
     let run = ((entry >> 6) & 15) as usize;
-    block[usize::from(natural[(k + advance).wrapping_sub(1) & 127]) & 127] = ((entry << 10) as i32 >> 26) as i16;
-    block[usize::from(natural[(k + run) & 127]) & 127] = (entry as i32 >> 22) as i16;
+    block[usize::from(NATURAL_OR_SINK[(k + advance).wrapping_sub(1) & 127]) & 127] =
+        ((entry << 10) as i32 >> 26) as i16;
+    block[usize::from(NATURAL_OR_SINK[(k + run) & 127]) & 127] = (entry as i32 >> 22) as i16;
 }
 
 /// The coefficients a [`HuffmanTable::pairs`] entry advances by, and 64 more if it ends the
@@ -1027,7 +1024,7 @@ fn decode_ac(
             let take = (k < 64) & (entry != 0) & (k + ((entry >> 10) & 31) as usize <= 63);
             let entry = if take { entry } else { 0 };
             reader.consume_low6(entry);
-            store_pair(block, &NATURAL_OR_SINK, if take { k } else { SINK_FROM }, entry);
+            store_pair(block, if take { k } else { SINK_FROM }, entry);
             k += pair_advance(entry);
         }
     }
@@ -1043,7 +1040,7 @@ fn decode_ac(
         let entry = table.pairs[reader.peek(entropy::PAIR_BITS) as usize];
         if entry != 0 && k + ((entry >> 10) & 31) as usize <= 63 {
             reader.consume_low6(entry);
-            store_pair(block, &NATURAL_OR_SINK, k, entry);
+            store_pair(block, k, entry);
             k += pair_advance(entry);
             continue;
         }
