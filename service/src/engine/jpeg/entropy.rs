@@ -7,6 +7,8 @@
 //! *fast entry* decodes code, run and value in one table lookup when code and value together
 //! fit in [`LOOKUP_BITS`].
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 /// Bits looked up at once. Nine covers the great majority of codes in real files (libjpeg-turbo
 /// uses eight; stb_image nine).
 pub const LOOKUP_BITS: u32 = 9;
@@ -325,7 +327,7 @@ impl Pair {
 /// The tables of a baseline scan's AC walk an AC table gets beyond the first lookup (building
 /// them takes about as long as decoding a few thousand blocks; where they are missing, their
 /// entries are 0 and decoding takes the slow way, with the same result).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Walks {
     /// None: a progressive file's scans do not use them.
     None,
@@ -333,6 +335,64 @@ pub enum Walks {
     Skip,
     /// And [`HuffmanTable::pairs`]: the kept coefficients too (1/4, 1/2).
     SkipAndPairs,
+}
+
+/// Tables built lately, shared by the decodes that use them again: most encoders write the
+/// example tables of the standard (its Annex K), and a file rendered at several sizes brings its
+/// own each time. Building an AC table with its walks takes as long as decoding a few thousand
+/// blocks, more than a tenth of the blocks of a 2560 x 1600 photo.
+pub struct TableCache {
+    /// Most recently used first.
+    tables: Mutex<Vec<(TableKey, Arc<HuffmanTable>)>>,
+    capacity: usize,
+}
+
+/// What a table is built from.
+#[derive(PartialEq, Eq)]
+struct TableKey {
+    counts: [u8; 16],
+    symbols: Vec<u8>,
+    ac: bool,
+    walks: Walks,
+}
+
+/// Tables kept by [`TableCache::shared`]: enough for the two pairs of a colour file in each of
+/// the walks, at about 30 KiB a table.
+const CACHED_TABLES: usize = 8;
+
+impl TableCache {
+    pub const fn new(capacity: usize) -> TableCache {
+        TableCache { tables: Mutex::new(Vec::new()), capacity }
+    }
+
+    /// The process's cache.
+    pub fn shared() -> &'static TableCache {
+        static SHARED: TableCache = TableCache::new(CACHED_TABLES);
+        &SHARED
+    }
+
+    /// The table of [`HuffmanTable::new`], from the cache if one was built from the same counts
+    /// and symbols with at least these walks (a DC table has none); `None` if the counts
+    /// describe more codes than fit.
+    pub fn table(&self, counts: &[u8; 16], symbols: &[u8], ac: bool, walks: Walks) -> Option<Arc<HuffmanTable>> {
+        let walks = if ac { walks } else { Walks::None };
+        let fits =
+            |key: &TableKey| key.ac == ac && key.walks >= walks && key.counts == *counts && key.symbols == symbols;
+        {
+            let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(at) = tables.iter().position(|(key, _)| fits(key)) {
+                tables[..=at].rotate_right(1);
+                return Some(Arc::clone(&tables[0].1));
+            }
+        }
+        // Built outside the lock: a miss costs the other render threads nothing.
+        let table = Arc::<HuffmanTable>::from(HuffmanTable::new(counts, symbols, ac, walks)?);
+        let key = TableKey { counts: *counts, symbols: symbols.to_vec(), ac, walks };
+        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        tables.insert(0, (key, Arc::clone(&table)));
+        tables.truncate(self.capacity);
+        Some(table)
+    }
 }
 
 /// A [`HuffmanTable::skip`] entry that ends with the end of the block.
@@ -727,7 +787,9 @@ mod tests {
 
     /// An AC table shaped like the standard luminance one (K.5): its counts, and every run and
     /// size of a baseline file's AC codes.
-    fn luminance_like_ac_table() -> Box<HuffmanTable> {
+    /// Counts and symbols like the standard's luminance AC table: the same code lengths, the
+    /// first symbols in its order.
+    fn luminance_like_ac() -> ([u8; 16], Vec<u8>) {
         let counts = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d];
         let mut symbols = vec![0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51];
         for symbol in (0..16u8).flat_map(|run| (1..=10u8).map(move |size| run << 4 | size)).chain([0xF0]) {
@@ -736,7 +798,39 @@ mod tests {
             }
         }
         assert_eq!(symbols.len(), 162);
+        (counts, symbols)
+    }
+
+    fn luminance_like_ac_table() -> Box<HuffmanTable> {
+        let (counts, symbols) = luminance_like_ac();
         HuffmanTable::new(&counts, &symbols, true, Walks::SkipAndPairs).expect("a valid table")
+    }
+
+    #[test]
+    fn the_cache_shares_a_table_built_from_the_same_codes_with_the_walks_asked_for() {
+        let cache = TableCache::new(2);
+        let (counts, symbols) = luminance_like_ac();
+        let skip = cache.table(&counts, &symbols, true, Walks::Skip).expect("a valid table");
+        assert!(Arc::ptr_eq(&skip, &cache.table(&counts, &symbols, true, Walks::Skip).unwrap()));
+        // Fewer walks than a cached table has: that table. More: a new one, with its pairs.
+        assert!(Arc::ptr_eq(&skip, &cache.table(&counts, &symbols, true, Walks::None).unwrap()));
+        let pairs = cache.table(&counts, &symbols, true, Walks::SkipAndPairs).unwrap();
+        assert!(!Arc::ptr_eq(&skip, &pairs));
+        assert_eq!(pairs.pairs, luminance_like_ac_table().pairs);
+        assert_eq!(skip.skip, pairs.skip);
+        // The same codes as a DC table, or other symbols: other tables.
+        let dc = cache.table(&counts, &symbols, false, Walks::SkipAndPairs).unwrap();
+        assert_ne!(dc.fast, pairs.fast);
+        let mut swapped = symbols.clone();
+        swapped.swap(0, 1);
+        let other = cache.table(&counts, &swapped, true, Walks::SkipAndPairs).unwrap();
+        assert_ne!(other.pairs, pairs.pairs);
+        // Two tables kept, the most recently used: `pairs` and the first `skip` are gone.
+        assert!(!Arc::ptr_eq(&pairs, &cache.table(&counts, &symbols, true, Walks::SkipAndPairs).unwrap()));
+        assert!(Arc::ptr_eq(&other, &cache.table(&counts, &swapped, true, Walks::Skip).unwrap()));
+        // Counts that describe too many codes are refused, and not kept.
+        assert!(cache.table(&[3; 16], &[0; 48], true, Walks::Skip).is_none());
+        assert_eq!(cache.tables.lock().unwrap().len(), 2);
     }
 
     /// Reads `window` (the first `PAIR_BITS` bits) followed by `filler` bits.

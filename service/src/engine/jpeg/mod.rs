@@ -25,11 +25,13 @@ mod output;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use image::DynamicImage;
 
 use crate::engine::decode::JpegLayout;
 use crate::engine::error::EngineError;
-use entropy::{BitReader, EntropyError, HuffmanTable, Walks, extend};
+use entropy::{BitReader, EntropyError, HuffmanTable, TableCache, Walks, extend};
 
 /// Zigzag position to natural (row-major) position, with 16 extra entries so that a corrupt
 /// run past the end of a block lands on the last coefficient rather than out of bounds.
@@ -179,8 +181,8 @@ struct Decoder<'a> {
     size: usize,
     chroma: Chroma,
     quant: [Option<[u16; 64]>; 4],
-    dc_tables: [Option<Box<HuffmanTable>>; 4],
-    ac_tables: [Option<Box<HuffmanTable>>; 4],
+    dc_tables: [Option<Arc<HuffmanTable>>; 4],
+    ac_tables: [Option<Arc<HuffmanTable>>; 4],
     restart_interval: usize,
     frame: Option<Frame>,
     planes: Vec<Plane>,
@@ -469,7 +471,8 @@ impl<'a> Decoder<'a> {
             let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
             let symbols = body.get(17..17 + total).ok_or_else(|| corrupt("Huffman table"))?;
             let ac = class_and_id >> 4 == 1;
-            let table = HuffmanTable::new(&counts, symbols, ac, walks).ok_or_else(|| corrupt("Huffman table"))?;
+            let table =
+                TableCache::shared().table(&counts, symbols, ac, walks).ok_or_else(|| corrupt("Huffman table"))?;
             let id = usize::from(class_and_id & 15);
             match (class_and_id >> 4, id) {
                 (0, 0..=3) => self.dc_tables[id] = Some(table),
