@@ -345,17 +345,32 @@ fn count_symbols(block: &[i16; 64], mask: u64, prediction: &mut i32, counts: &mu
     let dc = i32::from(block[0]);
     counts.dc[size_of(dc - *prediction) as usize] += 1;
     *prediction = dc;
-    let (mut rest, mut at) = (mask >> 1, 0u32);
-    while rest != 0 {
-        let zeros = rest.trailing_zeros();
-        counts.ac[0xF0] += u64::from(zeros / 16);
-        at += zeros + 1;
+    let mut runs_of_16 = 0;
+    let mut at = 0;
+    for_each_ac(mask, |zeros, next| {
+        at = next;
+        runs_of_16 += zeros / 16;
         let size = size_of(i32::from(block[at as usize]));
         counts.ac[(((zeros % 16) << 4) | size) as usize] += 1;
-        rest = (rest >> zeros) >> 1;
-    }
+    });
+    counts.ac[0xF0] += u64::from(runs_of_16);
     if at < 63 {
         counts.ac[0] += 1;
+    }
+}
+
+/// Calls `coefficient` with the zeros before each nonzero AC coefficient of a block and its
+/// index, in order, from the block's nonzero `mask`. Each step clears the lowest bit left:
+/// the loop carries one instruction from one coefficient to the next, not a count of its
+/// trailing zeros and two shifts.
+#[inline(always)]
+fn for_each_ac(mask: u64, mut coefficient: impl FnMut(u32, u32)) {
+    let (mut rest, mut last) = (mask & !1, 0);
+    while rest != 0 {
+        let at = rest.trailing_zeros();
+        rest &= rest - 1;
+        coefficient(at - last - 1, at);
+        last = at;
     }
 }
 
@@ -698,18 +713,16 @@ fn encode<V: Vector>(luma: &[u8], cb: &[u8], cr: &[u8], (width, height): (usize,
         let difference = dc - last[component];
         last[component] = dc;
         put_value(&mut writer, dc_codes[size_of(difference) as usize], difference);
-        let (mut rest, mut at) = (mask >> 1, 0u32);
-        while rest != 0 {
-            let zeros = rest.trailing_zeros();
+        let mut at = 0;
+        for_each_ac(mask, |zeros, next| {
+            at = next;
             for _ in 0..zeros / 16 {
                 let zrl = ac_codes[0xF0];
                 writer.put(zrl & 0xFFFF, zrl >> 16);
             }
-            at += zeros + 1;
             let value = i32::from(block[at as usize]);
             put_value(&mut writer, ac_codes[(((zeros % 16) << 4) | size_of(value)) as usize], value);
-            rest = (rest >> zeros) >> 1;
-        }
+        });
         if at < 63 {
             let eob = ac_codes[0];
             writer.put(eob & 0xFFFF, eob >> 16);
