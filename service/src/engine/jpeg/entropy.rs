@@ -358,8 +358,8 @@ struct TableKey {
     walks: Walks,
 }
 
-/// Tables kept by [`TableCache::shared`]: enough for the two pairs of a colour file in each of
-/// the walks, at about 30 KiB a table.
+/// Tables kept by [`TableCache::shared`]: those of two colour files (four each), at about
+/// 40 KiB a table (more with codes past [`LOOKUP_BITS`]: at most 1.3 MiB in all).
 const CACHED_TABLES: usize = 8;
 
 impl TableCache {
