@@ -1096,7 +1096,7 @@ fn skip_rest(reader: &mut BitReader, table: &HuffmanTable, mut k: usize, mut bud
         reader.consume_low6(if went { entry as u32 } else { 0 });
         k = if went { next } else { k };
     }
-    if !went && entry & entropy::SKIP_END != 0 && k + ((entry >> 6) & 0xFF) < 64 {
+    if !went && ends_inside(entry, k) {
         reader.consume_low6(entry as u32);
         return Ok(());
     }
@@ -1104,6 +1104,13 @@ fn skip_rest(reader: &mut BitReader, table: &HuffmanTable, mut k: usize, mut bud
     // would lengthen the chain of each). The rare entry that neither goes on nor ends the
     // block is looked up again there.
     skip_ac(reader, table, k, budget)
+}
+
+/// Whether a [`HuffmanTable::skip`] entry read at zigzag index `k` ends the block inside it:
+/// codes that would run past the block's end belong to the next block.
+#[inline(always)]
+fn ends_inside(entry: usize, k: usize) -> bool {
+    entry & entropy::SKIP_END != 0 && k + ((entry >> 6) & 0xFF) < 64
 }
 
 /// Walks over the AC codes of a baseline block from zigzag index `k` without keeping them,
@@ -1127,7 +1134,7 @@ fn skip_ac(reader: &mut BitReader, table: &HuffmanTable, mut k: usize, mut budge
             continue;
         }
         // Codes that would run past the block's end belong to the next block: go one at a time.
-        if entry & entropy::SKIP_END != 0 && k + ((entry >> 6) & 0xFF) < 64 {
+        if ends_inside(entry, k) {
             reader.consume_low6(entry as u32);
             return Ok(());
         }
