@@ -14,6 +14,8 @@ use crate::engine::spec::{Color, CropRect, Flip, Gravity, Rotation};
 thread_local! {
     /// A resizer keeps its scratch buffers between calls; one per rayon worker.
     static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
+    /// [`resize_plane`]'s planes between its passes, kept as the resizer's scratch is.
+    static SCRATCH: RefCell<[Vec<u8>; 3]> = RefCell::default();
 }
 
 /// The most scratch memory a worker's resizer keeps after a resize (a thumbnail's worth). A
@@ -114,7 +116,55 @@ pub fn resample(
 /// Resamples `region` of a plane of `width` x `height` samples of one byte (`interleaved` 1) or
 /// of two bytes interleaved (2), row after row, into `out`, `size` samples likewise: Lanczos3,
 /// as [`resize`]. Two interleaved bytes are two planes (Cb and Cr), not a value and its alpha.
+///
+/// Where both axes change, the rows are resampled as columns: down the plane, then down its
+/// transpose, and the result transposed back. fast_image_resize resamples down a plane many
+/// samples at once in each instruction, and along a row one output sample at a time, in about
+/// six times the instructions a weight (benches/RESULTS.md); the two transposes cost far less
+/// than the difference. The samples are the same to the bit: both axes are weighted with the same
+/// integer weights and rounding either way (tested).
 pub fn resize_plane(
+    plane: &[u8],
+    interleaved: usize,
+    (width, height): (u32, u32),
+    region: Region,
+    out: &mut [u8],
+    size: (u32, u32),
+) -> Result<(), EngineError> {
+    let changes = |to: u32, from: f64, at: f64| f64::from(to) != from || at != at.round();
+    if !(changes(size.0, region.width, region.left) && changes(size.1, region.height, region.top)) {
+        return resample_plane(plane, interleaved, (width, height), region, out, size);
+    }
+    let n = interleaved;
+    let (columns, rows) = (width as usize, size.1 as usize);
+    SCRATCH.with(|scratch| {
+        let mut fresh = Default::default();
+        let mut kept = scratch.try_borrow_mut();
+        let [down, turned, across] = match kept.as_deref_mut() {
+            Ok(kept) => kept,
+            Err(_) => &mut fresh,
+        };
+        // Every column, down to the output's rows; the region's columns are picked out below.
+        down.resize(columns * rows * n, 0);
+        let rows_only = Region { left: 0.0, width: f64::from(width), ..region };
+        resample_plane(plane, n, (width, height), rows_only, down, (width, size.1))?;
+        turned.resize(down.len(), 0);
+        transpose(down, n, (columns, rows), turned);
+        across.resize(rows * size.0 as usize * n, 0);
+        let columns_only = Region { left: 0.0, top: region.left, width: f64::from(size.1), height: region.width };
+        resample_plane(turned, n, (size.1, width), columns_only, across, (size.1, size.0))?;
+        transpose(across, n, (rows, size.0 as usize), out);
+        if let Ok(kept) = kept.as_deref_mut()
+            && kept.iter().map(Vec::capacity).sum::<usize>() > RETAINED_RESIZER_BYTES
+        {
+            *kept = Default::default();
+        }
+        Ok(())
+    })
+}
+
+/// [`resize_plane`] in one call of fast_image_resize.
+fn resample_plane(
     plane: &[u8],
     interleaved: usize,
     (width, height): (u32, u32),
@@ -131,6 +181,135 @@ pub fn resize_plane(
         .crop(region.left, region.top, region.width, region.height)
         .use_alpha(false);
     with_resizer(|resizer| resizer.resize(&source, &mut target, &options))
+}
+
+/// Writes the transpose of `data`, `width` x `height` samples of `n` bytes (1 or 2), to `out`:
+/// sample (x, y) goes to (y, x), so `out` is `height` samples wide. By tiles of 16 x 16 bytes or
+/// 8 x 8 pairs; a tile cut by the edge goes through a whole one on the stack.
+fn transpose(data: &[u8], n: usize, (width, height): (usize, usize), out: &mut [u8]) {
+    let side = 16 / n;
+    let (row, column) = (width * n, height * n);
+    for y in (0..height).step_by(side) {
+        let rows = side.min(height - y);
+        for x in (0..width).step_by(side) {
+            let columns = side.min(width - x);
+            let (from, to) = (y * row + x * n, x * column + y * n);
+            if rows == side && columns == side {
+                transpose_tile(n, &data[from..], row, &mut out[to..], column);
+                continue;
+            }
+            let (mut tile, mut turned) = ([0u8; 256], [0u8; 256]);
+            for r in 0..rows {
+                tile[r * 16..][..columns * n].copy_from_slice(&data[from + r * row..][..columns * n]);
+            }
+            transpose_tile(n, &tile, 16, &mut turned, 16);
+            for c in 0..columns {
+                out[to + c * column..][..rows * n].copy_from_slice(&turned[c * 16..][..rows * n]);
+            }
+        }
+    }
+}
+
+/// 16 rows of 16 bytes, `stride` bytes apart, transposed into rows `out_stride` apart: as bytes
+/// (`n` 1) or as pairs of bytes (2, eight rows of eight).
+fn transpose_tile(n: usize, data: &[u8], stride: usize, out: &mut [u8], out_stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if n == 1 {
+        sse2::transpose_bytes(data, stride, out, out_stride);
+    } else {
+        sse2::transpose_pairs(data, stride, out, out_stride);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for y in 0..16 / n {
+        for x in 0..16 / n {
+            out[x * out_stride + y * n..][..n].copy_from_slice(&data[y * stride + x * n..][..n]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::*;
+
+    /// [`super::transpose_tile`] of bytes, eight rows at a time: row 2p of the transpose is the
+    /// low half of vector p of [`interleave_three_times`], row 2p + 1 the high half.
+    pub fn transpose_bytes(data: &[u8], stride: usize, out: &mut [u8], out_stride: usize) {
+        assert!(data.len() >= 15 * stride + 16 && out.len() >= 15 * out_stride + 16);
+        for half in 0..2 {
+            // SAFETY: SSE2 is part of x86_64; every load and store is within the bounds asserted.
+            unsafe {
+                let rows = std::array::from_fn(|i| load(data, (8 * half + i) * stride));
+                for (p, columns) in interleave_three_times(rows, 1).into_iter().enumerate() {
+                    store_half(out, 2 * p * out_stride + 8 * half, columns);
+                    store_half(out, (2 * p + 1) * out_stride + 8 * half, _mm_unpackhi_epi64(columns, columns));
+                }
+            }
+        }
+    }
+
+    /// [`super::transpose_tile`] of pairs: eight rows of eight.
+    pub fn transpose_pairs(data: &[u8], stride: usize, out: &mut [u8], out_stride: usize) {
+        assert!(data.len() >= 7 * stride + 16 && out.len() >= 7 * out_stride + 16);
+        // SAFETY: SSE2 is part of x86_64; every load and store is within the bounds asserted.
+        unsafe {
+            let rows = std::array::from_fn(|i| load(data, i * stride));
+            for (c, column) in interleave_three_times(rows, 2).into_iter().enumerate() {
+                store(out, c * out_stride, column);
+            }
+        }
+    }
+
+    /// Eight rows of samples of `n` bytes (1 or 2), each round vector j interleaving the low
+    /// (j even) or high halves of vectors j / 2 and j / 2 + 4: after three rounds vector j holds
+    /// the eight rows' samples of column j (pairs), or of columns 2j and 2j + 1 (bytes).
+    #[inline(always)]
+    fn interleave_three_times(mut rows: [__m128i; 8], n: usize) -> [__m128i; 8] {
+        for _ in 0..3 {
+            rows = std::array::from_fn(|j| {
+                let (a, b) = (rows[j / 2], rows[j / 2 + 4]);
+                // SAFETY: SSE2 is part of x86_64.
+                unsafe {
+                    match (n, j % 2) {
+                        (1, 0) => _mm_unpacklo_epi8(a, b),
+                        (1, _) => _mm_unpackhi_epi8(a, b),
+                        (_, 0) => _mm_unpacklo_epi16(a, b),
+                        _ => _mm_unpackhi_epi16(a, b),
+                    }
+                }
+            });
+        }
+        rows
+    }
+
+    /// The 16 bytes of `bytes` from `at`.
+    ///
+    /// # Safety
+    /// `at + 16` is at most `bytes.len()`.
+    #[inline(always)]
+    unsafe fn load(bytes: &[u8], at: usize) -> __m128i {
+        // SAFETY: in bounds (the caller); the load is unaligned.
+        unsafe { _mm_loadu_si128(bytes.as_ptr().add(at).cast()) }
+    }
+
+    /// The low 8 bytes of `value` to `bytes` at `at`.
+    ///
+    /// # Safety
+    /// `at + 8` is at most `bytes.len()`.
+    #[inline(always)]
+    unsafe fn store_half(bytes: &mut [u8], at: usize, value: __m128i) {
+        // SAFETY: in bounds (the caller); the store is unaligned.
+        unsafe { _mm_storel_epi64(bytes.as_mut_ptr().add(at).cast(), value) }
+    }
+
+    /// `value` to `bytes` at `at`.
+    ///
+    /// # Safety
+    /// `at + 16` is at most `bytes.len()`.
+    #[inline(always)]
+    unsafe fn store(bytes: &mut [u8], at: usize, value: __m128i) {
+        // SAFETY: in bounds (the caller); the store is unaligned.
+        unsafe { _mm_storeu_si128(bytes.as_mut_ptr().add(at).cast(), value) }
+    }
 }
 
 /// Runs `resize` with this thread's resizer. The resizer splits large images across the rayon
@@ -372,6 +551,61 @@ mod tests {
             // Output column x covers source columns 4x..4x+4: Cb about 100 + 4x + 1.5.
             let x = (i % 16) as i32;
             assert!((i32::from(pair[0]) - (101 + 4 * x)).abs() <= 3, "column {x}: Cb {}", pair[0]);
+        }
+    }
+
+    /// Bytes that look like neither a ramp nor noise alone: what a transpose or a crop mixes up
+    /// shows.
+    fn samples(length: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed | 1;
+        (0..length)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (i as u64 * 7 + (state & 63)) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_transpose_moves_each_sample_to_its_mirror() {
+        for n in [1, 2] {
+            for (width, height) in [(1, 1), (16, 16), (8, 8), (17, 33), (40, 9), (3, 50), (64, 48)] {
+                let data = samples(width * height * n, (width * 131 + height) as u64);
+                let mut out = vec![0u8; data.len()];
+                transpose(&data, n, (width, height), &mut out);
+                for y in 0..height {
+                    for x in 0..width {
+                        let (from, to) = ((y * width + x) * n, (x * height + y) * n);
+                        assert_eq!(out[to..to + n], data[from..from + n], "{n} bytes, {width}x{height}: ({x}, {y})");
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Down the columns and down the transpose makes the very samples of fast_image_resize's
+        /// own pass along the rows: up, down, cropped at fractions, one or two bytes a sample.
+        #[test]
+        fn resampling_rows_as_columns_changes_no_sample(
+            n in 1usize..=2,
+            (width, height) in (1u32..90, 1u32..90),
+            size in (1u32..70, 1u32..70),
+            crop in (0.0f64..0.4, 0.0f64..0.4, 0.5f64..1.0, 0.5f64..1.0),
+            seed: u64,
+        ) {
+            let (w, h) = (f64::from(width), f64::from(height));
+            let region = Region { left: crop.0 * w, top: crop.1 * h, width: crop.2 * w * (1.0 - crop.0), height: crop.3 * h * (1.0 - crop.1) };
+            let plane = samples(width as usize * height as usize * n, seed);
+            let mut ours = vec![0u8; size.0 as usize * size.1 as usize * n];
+            let mut theirs = ours.clone();
+            resize_plane(&plane, n, (width, height), region, &mut ours, size).unwrap();
+            resample_plane(&plane, n, (width, height), region, &mut theirs, size).unwrap();
+            proptest::prop_assert_eq!(ours, theirs);
         }
     }
 
