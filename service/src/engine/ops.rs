@@ -132,7 +132,10 @@ pub fn resize_plane(
     size: (u32, u32),
 ) -> Result<(), EngineError> {
     let changes = |to: u32, from: f64, at: f64| f64::from(to) != from || at != at.round();
-    if !(changes(size.0, region.width, region.left) && changes(size.1, region.height, region.top)) {
+    // The first pass takes every column: where the region is under half of them, that would
+    // cost more, and allocate more, than fast_image_resize's own passes over the region's.
+    let narrow = region.width * 2.0 < f64::from(width);
+    if narrow || !(changes(size.0, region.width, region.left) && changes(size.1, region.height, region.top)) {
         return resample_plane(plane, interleaved, (width, height), region, out, size);
     }
     let n = interleaved;
