@@ -60,15 +60,17 @@ pub fn idct_1x1(dc: i16, quant: u16) -> u8 {
     value.clamp(0, 255) as u8
 }
 
+/// [`idct_2x2`]'s constants: a * a, a * b and b * b, with b = (cos(pi/16) + cos(3pi/16) +
+/// cos(5pi/16) + cos(7pi/16)) / 8, scaled by 2^16.
+const A_A: i64 = 8192;
+const A_B: i64 = 7423;
+const B_B: i64 = 6726;
+
 /// The 2x2 transform in integers. Its matrix is [[a, b], [a, -b]] with `a` the DC weight,
 /// 1/(2 sqrt 2), and `b` the mean of frequency 1's basis over half a block; the products are
 /// scaled by 2^16. a*a is 1/8 exactly, as in the 1x1 transform.
 #[inline(always)]
 fn idct_2x2(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride: usize) {
-    const A_A: i64 = 8192;
-    // a * b and b * b, with b = (cos(pi/16) + cos(3pi/16) + cos(5pi/16) + cos(7pi/16)) / 8.
-    const A_B: i64 = 7423;
-    const B_B: i64 = 6726;
     // In 64 bits: a coefficient times a 16-bit quantiser times a constant overflows 32.
     let d = |index: usize| i64::from(coefficients[index]) * i64::from(quant[index]);
     let base = A_A * d(0) + (128 << 16) + (1 << 15);
@@ -78,6 +80,73 @@ fn idct_2x2(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride:
     out[1] = pixel(base - horizontal + vertical - both);
     out[stride] = pixel(base + horizontal - vertical - both);
     out[stride + 1] = pixel(base - horizontal - vertical + both);
+}
+
+/// A quantisation table made ready for [`Dequantiser::transform`]: the table, and for 2x2 its
+/// products with [`idct_2x2`]'s constants, scaled by 2^-16, in `f64`. Made once a scan, not a
+/// block.
+#[derive(Debug, Clone)]
+pub struct Dequantiser {
+    pub quant: [u16; 64],
+    products_2x2: [f64; 4],
+    avx2: bool,
+}
+
+impl Dequantiser {
+    pub fn new(quant: &[u16; 64]) -> Dequantiser {
+        // Each product is below 2^29 and the scale a power of two: all exact.
+        let product = |constant: i64, index: usize| (constant * i64::from(quant[index])) as f64 / 65536.0;
+        Dequantiser {
+            quant: *quant,
+            products_2x2: [product(A_A, 0), product(A_B, 1), product(A_B, 8), product(B_B, 9)],
+            #[cfg(target_arch = "x86_64")]
+            avx2: std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            avx2: false,
+        }
+    }
+
+    /// [`idct_scaled`] with this table.
+    #[inline(always)]
+    pub fn transform(&self, coefficients: &[i16; 64], size: usize, out: &mut [u8], stride: usize) {
+        match size {
+            // SAFETY: the processor has AVX2, checked in `new`.
+            #[cfg(target_arch = "x86_64")]
+            2 if self.avx2 => unsafe { idct_2x2_avx2(coefficients, &self.products_2x2, out, stride) },
+            _ => idct_scaled(coefficients, &self.quant, size, out, stride),
+        }
+    }
+}
+
+/// [`idct_2x2`] in four lanes of `f64`, the same pixels for every input: each product of a
+/// coefficient and a scaled constant is an integer times 2^-16 below 2^44 times that, and so
+/// is each sum of four of them and 128.5, all within the 53 bits of a double's mantissa. The
+/// sums are a 4x4 Hadamard transform, two rounds of a lane swap and an add with alternate signs;
+/// the floor is the shift by 16, and the packs with saturation the clamp.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn idct_2x2_avx2(coefficients: &[i16; 64], products: &[f64; 4], out: &mut [u8], stride: usize) {
+    use std::arch::x86_64::*;
+    // Two neighbours in one lane of 32 bits, as a load of both would have them.
+    let pair = |at: usize| (i32::from(coefficients[at]) & 0xFFFF) | (i32::from(coefficients[at + 1]) << 16);
+    // Lanes: the coefficients at 0, 1, 8 and 9 times their products.
+    let packed = _mm_set_epi32(0, 0, pair(8), pair(0));
+    // SAFETY: reads the four doubles of the array.
+    let products = unsafe { _mm256_loadu_pd(products.as_ptr()) };
+    let t = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm_cvtepi16_epi32(packed)), products);
+    let negative = |mask: __m256d| _mm256_and_pd(mask, _mm256_set1_pd(-0.0));
+    // [t0 + t1, t0 - t1, t8 + t9, t8 - t9]
+    let odd = negative(_mm256_castsi256_pd(_mm256_set_epi64x(-1, 0, -1, 0)));
+    let first = _mm256_add_pd(_mm256_xor_pd(t, odd), _mm256_permute_pd::<0b0101>(t));
+    // [t0 + t1 + t8 + t9, t0 - t1 + t8 - t9, t0 + t1 - t8 - t9, t0 - t1 - t8 + t9]
+    let high = negative(_mm256_castsi256_pd(_mm256_set_epi64x(-1, -1, 0, 0)));
+    let second = _mm256_add_pd(_mm256_xor_pd(first, high), _mm256_permute2f128_pd::<0x01>(first, first));
+    let pixels = _mm256_floor_pd(_mm256_add_pd(second, _mm256_set1_pd(128.5)));
+    let words = _mm256_cvtpd_epi32(pixels);
+    let bytes = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(words, words), words)).to_le_bytes();
+    out[..2].copy_from_slice(&bytes[..2]);
+    out[stride..stride + 2].copy_from_slice(&bytes[2..]);
 }
 
 /// Writes the `size` x `size` pixels of one block (`size` is 1, 2, 4 or 8) at the start of `out`,
@@ -316,6 +385,36 @@ mod tests {
                 transform_4x4_avx2(&coefficients, &quant, &mut avx2, 7);
             }
             assert_eq!(sse2, avx2, "round {round}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_2x2_transform_gives_the_integer_pixels() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // From small values to the extremes a hostile file can declare, where the sums cancel
+        // or clamp; every fifth round one coefficient at each end of its range.
+        for round in 0..20_000 {
+            let spread = [8i64, 256, 4096, 32768][round % 4];
+            let mut coefficients: [i16; 64] =
+                std::array::from_fn(|_| ((next() % (2 * spread as u64)) as i64 - spread).clamp(-32768, 32767) as i16);
+            if round % 5 == 0 {
+                coefficients[[0, 1, 8, 9][round / 5 % 4]] = [i16::MIN, i16::MAX][round / 20 % 2];
+            }
+            let quant: [u16; 64] = std::array::from_fn(|_| 1 + (next() % [16, 255, 65535][round % 3]) as u16);
+            let (mut integer, mut vector) = ([0u8; 2 * 5], [0u8; 2 * 5]);
+            idct_2x2(&coefficients, &quant, &mut integer, 5);
+            Dequantiser::new(&quant).transform(&coefficients, 2, &mut vector, 5);
+            assert_eq!(integer, vector, "round {round}: {:?} {:?}", &coefficients[..10], &quant[..10]);
         }
     }
 

@@ -559,15 +559,17 @@ impl<'a> Decoder<'a> {
         result
     }
 
-    /// [`Self::decode_scan_of`] built for BMI1, BMI2 and LZCNT where the CPU has them: the
+    /// [`Self::decode_scan_of`] built for BMI1, BMI2, LZCNT and AVX2 where the CPU has them: the
     /// decoding loops' chain from one lookup to the next is shifts by a variable count, one
-    /// instruction each there (`shlx`, `shrx`) instead of a shift through `cl`. The scan
-    /// functions are `inline(always)` so that each build has its own copy of them.
+    /// instruction each there (`shlx`, `shrx`) instead of a shift through `cl`, and the 2x2
+    /// transform of each block is inlined in its vector form. The scan functions are
+    /// `inline(always)` so that each build has its own copy of them.
     fn decode_scan_with_features(&mut self, frame: &Frame, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("bmi1")
             && std::arch::is_x86_feature_detected!("bmi2")
             && std::arch::is_x86_feature_detected!("lzcnt")
+            && std::arch::is_x86_feature_detected!("avx2")
         {
             // SAFETY: the CPU has the features.
             return unsafe { self.decode_scan_bmi(frame, scan, pos) };
@@ -576,7 +578,7 @@ impl<'a> Decoder<'a> {
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "bmi1,bmi2,lzcnt")]
+    #[target_feature(enable = "bmi1,bmi2,lzcnt,avx2")]
     fn decode_scan_bmi(&mut self, frame: &Frame, scan: &Scan, pos: usize) -> Result<usize, EngineError> {
         self.decode_scan_of(frame, scan, pos)
     }
@@ -685,7 +687,7 @@ impl<'a> Decoder<'a> {
         struct McuBlock<'t> {
             dc: &'t HuffmanTable,
             ac: &'t HuffmanTable,
-            quant: &'t [u16; 64],
+            dequantiser: idct::Dequantiser,
             size: usize,
             slot: usize,
             plane: usize,
@@ -709,7 +711,7 @@ impl<'a> Decoder<'a> {
                     blocks.push(McuBlock {
                         dc,
                         ac,
-                        quant,
+                        dequantiser: idct::Dequantiser::new(quant),
                         size,
                         slot,
                         plane: c,
@@ -744,7 +746,7 @@ impl<'a> Decoder<'a> {
                         &mut reader,
                         mcu_block.dc,
                         mcu_block.ac,
-                        mcu_block.quant,
+                        &mcu_block.dequantiser,
                         mcu_block.size,
                         &mut plane.data,
                         offset,
@@ -905,7 +907,7 @@ fn baseline_block(
     reader: &mut BitReader,
     dc_table: &HuffmanTable,
     ac_table: &HuffmanTable,
-    quant: &[u16; 64],
+    dequantiser: &idct::Dequantiser,
     size: usize,
     data: &mut [u8],
     offset: usize,
@@ -939,7 +941,7 @@ fn baseline_block(
     if size == 1 {
         skip_ac(reader, ac_table, 1, budget)?;
         if let Some(pixel) = data.get_mut(offset) {
-            *pixel = idct::idct_1x1(dc_value, quant[0]);
+            *pixel = idct::idct_1x1(dc_value, dequantiser.quant[0]);
         }
         return Ok(());
     }
@@ -955,7 +957,7 @@ fn baseline_block(
         skip_rest(reader, ac_table, k, budget)?;
     }
     let coefficients = block.first_chunk::<64>().expect("a block holds 64 coefficients");
-    idct::idct_scaled(coefficients, quant, size, &mut data[offset..], stride);
+    dequantiser.transform(coefficients, size, &mut data[offset..], stride);
     Ok(())
 }
 
@@ -1368,6 +1370,7 @@ fn transform_all(
         let size = component.size;
         let stride = component.blocks_x * size;
         let mut data = vec![0u8; stride * component.blocks_y * size];
+        let dequantiser = idct::Dequantiser::new(quant);
         match coefficients {
             Coefficients::Dc(store) => {
                 for (pixel, &dc) in data.iter_mut().zip(&store[c]) {
@@ -1383,7 +1386,7 @@ fn transform_all(
                     for (k, &value) in kept.iter().enumerate() {
                         block[usize::from(NATURAL[k])] = value;
                     }
-                    idct::idct_scaled(&block, quant, size, &mut data[y * size * stride + x * size..], stride);
+                    dequantiser.transform(&block, size, &mut data[y * size * stride + x * size..], stride);
                 }
             }
         }
