@@ -26,6 +26,7 @@ pub mod ops;
 pub mod placeholder;
 pub mod plan;
 pub mod quantize;
+pub mod resample;
 pub mod spec;
 pub mod watermark;
 

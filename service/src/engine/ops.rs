@@ -9,6 +9,7 @@ use fast_image_resize::{Filter, FilterType, PixelType, ResizeAlg, ResizeOptions,
 use image::{DynamicImage, GenericImageView, GrayImage, ImageBuffer, Luma, Pixel, Rgb, RgbImage};
 
 use crate::engine::error::EngineError;
+use crate::engine::resample;
 use crate::engine::spec::{Color, CropRect, Flip, Gravity, Rotation};
 
 thread_local! {
@@ -54,7 +55,7 @@ fn lanczos3() -> ResizeAlg {
     ResizeAlg::Convolution(*FILTER)
 }
 
-fn lanczos3_kernel(x: f64) -> f64 {
+pub(super) fn lanczos3_kernel(x: f64) -> f64 {
     if x == 0.0 {
         return 1.0;
     }
@@ -121,8 +122,9 @@ pub fn resample(
 /// transpose, and the result transposed back. fast_image_resize resamples down a plane many
 /// samples at once in each instruction, and along a row one output sample at a time, in about
 /// six times the instructions a weight (benches/RESULTS.md); the two transposes cost far less
-/// than the difference. The samples are the same to the bit: both axes are weighted with the same
-/// integer weights and rounding either way (tested).
+/// than the difference. Both passes are [`resample::down`], with weights a thread keeps from one
+/// render to the next. The samples are the same to the bit as fast_image_resize's: the same
+/// integer weights and rounding on both axes (tested).
 pub fn resize_plane(
     plane: &[u8],
     interleaved: usize,
@@ -135,7 +137,18 @@ pub fn resize_plane(
     // The first pass takes every column: where the region is under half of them, that would
     // cost more, and allocate more, than fast_image_resize's own passes over the region's.
     let narrow = region.width * 2.0 < f64::from(width);
-    if narrow || !(changes(size.0, region.width, region.left) && changes(size.1, region.height, region.top)) {
+    // A crop or buffer fast_image_resize refuses goes to it, for its error; so does an empty
+    // output, which it leaves alone.
+    let inside = |start: f64, length: f64, limit: u32| {
+        start >= 0.0 && length > 0.0 && start < f64::from(limit) && start + length <= f64::from(limit)
+    };
+    let valid = inside(region.left, region.width, width)
+        && inside(region.top, region.height, height)
+        && plane.len() >= width as usize * height as usize * interleaved
+        && out.len() >= size.0 as usize * size.1 as usize * interleaved
+        && size.0 > 0
+        && size.1 > 0;
+    if narrow || !valid || !(changes(size.0, region.width, region.left) && changes(size.1, region.height, region.top)) {
         return resample_plane(plane, interleaved, (width, height), region, out, size);
     }
     let n = interleaved;
@@ -149,13 +162,13 @@ pub fn resize_plane(
         };
         // Every column, down to the output's rows; the region's columns are picked out below.
         down.resize(columns * rows * n, 0);
-        let rows_only = Region { left: 0.0, width: f64::from(width), ..region };
-        resample_plane(plane, n, (width, height), rows_only, down, (width, size.1))?;
+        let weights = resample::Weights::cached(height, region.top, region.top + region.height, size.1);
+        resample::down(plane, columns * n, &weights, down);
         turned.resize(down.len(), 0);
         transpose(down, n, (columns, rows), turned);
         across.resize(rows * size.0 as usize * n, 0);
-        let columns_only = Region { left: 0.0, top: region.left, width: f64::from(size.1), height: region.width };
-        resample_plane(turned, n, (size.1, width), columns_only, across, (size.1, size.0))?;
+        let weights = resample::Weights::cached(width, region.left, region.left + region.width, size.0);
+        resample::down(turned, rows * n, &weights, across);
         transpose(across, n, (rows, size.0 as usize), out);
         if let Ok(kept) = kept.as_deref_mut()
             && kept.iter().map(Vec::capacity).sum::<usize>() > RETAINED_RESIZER_BYTES
