@@ -70,11 +70,11 @@ const B_B: i64 = 6726;
 /// 1/(2 sqrt 2), and `b` the mean of frequency 1's basis over half a block; the products are
 /// scaled by 2^16. a*a is 1/8 exactly, as in the 1x1 transform.
 #[inline(always)]
-fn idct_2x2(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8], stride: usize) {
+fn idct_2x2(low: [i16; 4], quant: &[u16; 64], out: &mut [u8], stride: usize) {
     // In 64 bits: a coefficient times a 16-bit quantiser times a constant overflows 32.
-    let d = |index: usize| i64::from(coefficients[index]) * i64::from(quant[index]);
-    let base = A_A * d(0) + (128 << 16) + (1 << 15);
-    let (horizontal, vertical, both) = (A_B * d(1), A_B * d(8), B_B * d(9));
+    let d = |lane: usize, index: usize| i64::from(low[lane]) * i64::from(quant[index]);
+    let base = A_A * d(0, 0) + (128 << 16) + (1 << 15);
+    let (horizontal, vertical, both) = (A_B * d(1, 1), A_B * d(2, 8), B_B * d(3, 9));
     let pixel = |value: i64| (value >> 16).clamp(0, 255) as u8;
     out[0] = pixel(base + horizontal + vertical + both);
     out[1] = pixel(base - horizontal + vertical - both);
@@ -112,10 +112,28 @@ impl Dequantiser {
         match size {
             // SAFETY: the processor has AVX2, checked in `new`.
             #[cfg(target_arch = "x86_64")]
-            2 if self.avx2 => unsafe { idct_2x2_avx2(coefficients, &self.products_2x2, out, stride) },
+            2 if self.avx2 => unsafe { idct_2x2_avx2_block(coefficients, &self.products_2x2, out, stride) },
             _ => idct_scaled(coefficients, &self.quant, size, out, stride),
         }
     }
+
+    /// The 2x2 transform of the coefficients it reads, at natural positions 0, 1, 8 and 9
+    /// (zigzag 0, 1, 2 and 4).
+    #[inline(always)]
+    pub fn transform_2x2(&self, low: [i16; 4], out: &mut [u8], stride: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: the processor has AVX2, checked in `new`.
+            return unsafe { idct_2x2_avx2(low, &self.products_2x2, out, stride) };
+        }
+        idct_2x2(low, &self.quant, out, stride);
+    }
+}
+
+/// The coefficients the 2x2 transform reads, from a block in natural order.
+#[inline(always)]
+fn low_2x2(coefficients: &[i16; 64]) -> [i16; 4] {
+    [coefficients[0], coefficients[1], coefficients[8], coefficients[9]]
 }
 
 /// [`idct_2x2`] in four lanes of `f64`, the same pixels for every input: each product of a
@@ -126,15 +144,33 @@ impl Dequantiser {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-fn idct_2x2_avx2(coefficients: &[i16; 64], products: &[f64; 4], out: &mut [u8], stride: usize) {
+fn idct_2x2_avx2(low: [i16; 4], products: &[f64; 4], out: &mut [u8], stride: usize) {
     use std::arch::x86_64::*;
-    // Two neighbours in one lane of 32 bits, as a load of both would have them.
+    let values = _mm_setr_epi32(low[0].into(), low[1].into(), low[2].into(), low[3].into());
+    idct_2x2_lanes(values, products, out, stride);
+}
+
+/// [`idct_2x2_avx2`] from a block, its coefficients read two neighbours at a time (measured:
+/// 1.5% less time a render than one at a time, in the decoding loop).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn idct_2x2_avx2_block(coefficients: &[i16; 64], products: &[f64; 4], out: &mut [u8], stride: usize) {
+    use std::arch::x86_64::*;
     let pair = |at: usize| (i32::from(coefficients[at]) & 0xFFFF) | (i32::from(coefficients[at + 1]) << 16);
-    // Lanes: the coefficients at 0, 1, 8 and 9 times their products.
-    let packed = _mm_set_epi32(0, 0, pair(8), pair(0));
+    let values = _mm_cvtepi16_epi32(_mm_set_epi32(0, 0, pair(8), pair(0)));
+    idct_2x2_lanes(values, products, out, stride);
+}
+
+/// [`idct_2x2_avx2`] of the coefficients at 0, 1, 8 and 9 in four lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn idct_2x2_lanes(values: std::arch::x86_64::__m128i, products: &[f64; 4], out: &mut [u8], stride: usize) {
+    use std::arch::x86_64::*;
     // SAFETY: reads the four doubles of the array.
     let products = unsafe { _mm256_loadu_pd(products.as_ptr()) };
-    let t = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm_cvtepi16_epi32(packed)), products);
+    let t = _mm256_mul_pd(_mm256_cvtepi32_pd(values), products);
     let negative = |mask: __m256d| _mm256_and_pd(mask, _mm256_set1_pd(-0.0));
     // [t0 + t1, t0 - t1, t8 + t9, t8 - t9]
     let odd = negative(_mm256_castsi256_pd(_mm256_set_epi64x(-1, 0, -1, 0)));
@@ -157,7 +193,7 @@ fn idct_2x2_avx2(coefficients: &[i16; 64], products: &[f64; 4], out: &mut [u8], 
 pub fn idct_scaled(coefficients: &[i16; 64], quant: &[u16; 64], size: usize, out: &mut [u8], stride: usize) {
     match size {
         1 => out[0] = idct_1x1(coefficients[0], quant[0]),
-        2 => idct_2x2(coefficients, quant, out, stride),
+        2 => idct_2x2(low_2x2(coefficients), quant, out, stride),
         #[cfg(target_arch = "x86_64")]
         4 if std::arch::is_x86_feature_detected!("avx2") => {
             // SAFETY: the processor has AVX2, just checked.
@@ -411,10 +447,12 @@ mod tests {
                 coefficients[[0, 1, 8, 9][round / 5 % 4]] = [i16::MIN, i16::MAX][round / 20 % 2];
             }
             let quant: [u16; 64] = std::array::from_fn(|_| 1 + (next() % [16, 255, 65535][round % 3]) as u16);
-            let (mut integer, mut vector) = ([0u8; 2 * 5], [0u8; 2 * 5]);
-            idct_2x2(&coefficients, &quant, &mut integer, 5);
-            Dequantiser::new(&quant).transform(&coefficients, 2, &mut vector, 5);
-            assert_eq!(integer, vector, "round {round}: {:?} {:?}", &coefficients[..10], &quant[..10]);
+            let (mut integer, mut block, mut low) = ([0u8; 2 * 5], [0u8; 2 * 5], [0u8; 2 * 5]);
+            idct_2x2(low_2x2(&coefficients), &quant, &mut integer, 5);
+            let dequantiser = Dequantiser::new(&quant);
+            dequantiser.transform(&coefficients, 2, &mut block, 5);
+            dequantiser.transform_2x2(low_2x2(&coefficients), &mut low, 5);
+            assert_eq!((integer, integer), (block, low), "round {round}: {:?} {:?}", &coefficients[..10], &quant[..10]);
         }
     }
 

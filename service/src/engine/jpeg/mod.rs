@@ -1356,8 +1356,33 @@ fn refine(reader: &mut BitReader, values: &mut [i16], nonzero: u64, kept: u64, p
     }
 }
 
-/// The planes of a progressive file, from its coefficients.
+/// The planes of a progressive file, from its coefficients; built for AVX2 where the CPU has
+/// it, so that the 2x2 transform is inlined in the loop over the blocks.
 fn transform_all(
+    frame: &Frame,
+    coefficients: &Coefficients,
+    quant: &[Option<[u16; 64]>; 4],
+) -> Result<Vec<Plane>, EngineError> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has the feature.
+        return unsafe { transform_all_avx2(frame, coefficients, quant) };
+    }
+    transform_all_of(frame, coefficients, quant)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn transform_all_avx2(
+    frame: &Frame,
+    coefficients: &Coefficients,
+    quant: &[Option<[u16; 64]>; 4],
+) -> Result<Vec<Plane>, EngineError> {
+    transform_all_of(frame, coefficients, quant)
+}
+
+#[inline(always)]
+fn transform_all_of(
     frame: &Frame,
     coefficients: &Coefficients,
     quant: &[Option<[u16; 64]>; 4],
@@ -1375,6 +1400,17 @@ fn transform_all(
             Coefficients::Dc(store) => {
                 for (pixel, &dc) in data.iter_mut().zip(&store[c]) {
                     *pixel = idct::idct_1x1(dc, quant[0]);
+                }
+            }
+            Coefficients::Low { kept, values, .. } if size == 2 => {
+                // Straight from the kept values (zigzag 0, 1, 2 and 4), not through a block: a
+                // block stored value by value and read back at once would wait on the stores.
+                for (index, kept) in values[c].chunks_exact(kept[c]).enumerate() {
+                    let (x, y) = (index % component.blocks_x, index / component.blocks_x);
+                    let [a, b, c, _, d, ..] = *kept else {
+                        return Err(corrupt("coefficients"));
+                    };
+                    dequantiser.transform_2x2([a, b, c, d], &mut data[y * 2 * stride + x * 2..], stride);
                 }
             }
             Coefficients::Low { kept, values, .. } => {
