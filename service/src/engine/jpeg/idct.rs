@@ -395,6 +395,23 @@ mod tests {
         }
     }
 
+    /// A repeatable stream of pseudo-random numbers from `seed` (not zero).
+    #[cfg(target_arch = "x86_64")]
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// 64 coefficients spread evenly over -`spread`..`spread`, clamped to 16 bits.
+    #[cfg(target_arch = "x86_64")]
+    fn random_block(next: &mut impl FnMut() -> u64, spread: i64) -> [i16; 64] {
+        std::array::from_fn(|_| ((next() % (2 * spread as u64)) as i64 - spread).clamp(-32768, 32767) as i16)
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_avx2_4x4_transform_gives_the_sse2_pixels() {
@@ -402,17 +419,10 @@ mod tests {
             return;
         }
         // Pseudo-random coefficients and quantisers, from small to clamping.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for round in 0..2000 {
             let spread = [8i64, 64, 512, 4096, 65536][round % 5];
-            let coefficients: [i16; 64] =
-                std::array::from_fn(|_| ((next() % (2 * spread as u64)) as i64 - spread).clamp(-32768, 32767) as i16);
+            let coefficients = random_block(&mut next, spread);
             let quant: [u16; 64] = std::array::from_fn(|_| 1 + (next() % [4, 64, 255, 65535][round % 4]) as u16);
             let (mut sse2, mut avx2) = ([0u8; 4 * 7], [0u8; 4 * 7]);
             // SAFETY: SSE2 is part of every x86-64 processor; AVX2 was checked above.
@@ -430,19 +440,12 @@ mod tests {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;
         }
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         // From small values to the extremes a hostile file can declare, where the sums cancel
         // or clamp; every fifth round one coefficient at each end of its range.
         for round in 0..20_000 {
             let spread = [8i64, 256, 4096, 32768][round % 4];
-            let mut coefficients: [i16; 64] =
-                std::array::from_fn(|_| ((next() % (2 * spread as u64)) as i64 - spread).clamp(-32768, 32767) as i16);
+            let mut coefficients = random_block(&mut next, spread);
             if round % 5 == 0 {
                 coefficients[[0, 1, 8, 9][round / 5 % 4]] = [i16::MIN, i16::MAX][round / 20 % 2];
             }

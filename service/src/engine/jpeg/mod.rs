@@ -1407,10 +1407,10 @@ fn transform_all_of(
                 // block stored value by value and read back at once would wait on the stores.
                 for (index, kept) in values[c].chunks_exact(kept[c]).enumerate() {
                     let (x, y) = (index % component.blocks_x, index / component.blocks_x);
-                    let [a, b, c, _, d, ..] = *kept else {
+                    let [k0, k1, k2, _, k4, ..] = *kept else {
                         return Err(corrupt("coefficients"));
                     };
-                    dequantiser.transform_2x2([a, b, c, d], &mut data[y * 2 * stride + x * 2..], stride);
+                    dequantiser.transform_2x2([k0, k1, k2, k4], &mut data[y * 2 * stride + x * 2..], stride);
                 }
             }
             Coefficients::Low { kept, values, .. } => {
