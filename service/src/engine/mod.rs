@@ -467,6 +467,17 @@ fn transform_oriented(
     Ok(image)
 }
 
+/// A repeatable stream of pseudo-random numbers from `seed` (not zero), for the tests' inputs.
+#[cfg(test)]
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use image::RgbImage;

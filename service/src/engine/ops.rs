@@ -573,15 +573,8 @@ mod tests {
     /// Bytes that look like neither a ramp nor noise alone: what a transpose or a crop mixes up
     /// shows.
     fn samples(length: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed | 1;
-        (0..length)
-            .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (i as u64 * 7 + (state & 63)) as u8
-            })
-            .collect()
+        let mut next = crate::engine::xorshift(seed | 1);
+        (0..length).map(|i| (i as u64 * 7 + (next() & 63)) as u8).collect()
     }
 
     #[test]

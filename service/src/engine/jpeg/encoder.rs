@@ -745,13 +745,7 @@ mod tests {
 
     /// Planes of `width` x `height` from a seed: smooth gradients with noise of `noise` levels.
     fn planes(width: usize, height: usize, seed: u64, noise: u32) -> [Vec<u8>; 3] {
-        let mut state = seed | 1;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::engine::xorshift(seed | 1);
         let mut plane = |w: usize, h: usize, phase: usize| {
             (0..w * h)
                 .map(|i| {

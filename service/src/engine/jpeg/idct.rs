@@ -395,17 +395,6 @@ mod tests {
         }
     }
 
-    /// A repeatable stream of pseudo-random numbers from `seed` (not zero).
-    #[cfg(target_arch = "x86_64")]
-    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        }
-    }
-
     /// 64 coefficients spread evenly over -`spread`..`spread`, clamped to 16 bits.
     #[cfg(target_arch = "x86_64")]
     fn random_block(next: &mut impl FnMut() -> u64, spread: i64) -> [i16; 64] {
@@ -419,7 +408,7 @@ mod tests {
             return;
         }
         // Pseudo-random coefficients and quantisers, from small to clamping.
-        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        let mut next = crate::engine::xorshift(0x2545_f491_4f6c_dd1d);
         for round in 0..2000 {
             let spread = [8i64, 64, 512, 4096, 65536][round % 5];
             let coefficients = random_block(&mut next, spread);
@@ -440,7 +429,7 @@ mod tests {
         if !std::arch::is_x86_feature_detected!("avx2") {
             return;
         }
-        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut next = crate::engine::xorshift(0x9e37_79b9_7f4a_7c15);
         // From small values to the extremes a hostile file can declare, where the sums cancel
         // or clamp; every fifth round one coefficient at each end of its range.
         for round in 0..20_000 {
